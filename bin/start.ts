@@ -1,0 +1,12 @@
+/**
+ * `npm start`: runs the services named in `SERVICES` (all six by default) in this process,
+ * on the transporter named in `TRANSPORTER` (none: everything in-process).
+ */
+import { createBroker } from "../lib/broker";
+
+createBroker()
+	.then(broker => broker.start())
+	.catch(err => {
+		console.error("Failed to start:", err instanceof Error ? err.message : err);
+		process.exit(1);
+	});

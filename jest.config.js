@@ -1,0 +1,10 @@
+/** @type {import('jest').Config} */
+module.exports = {
+	testEnvironment: "node",
+	roots: ["<rootDir>/test"],
+	testMatch: ["**/*.spec.ts"],
+	// Type checking is `npm run typecheck`'s job; tests only transpile (much faster).
+	transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] },
+	setupFiles: ["<rootDir>/test/support/env.ts"],
+	testTimeout: 30_000
+};

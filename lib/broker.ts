@@ -1,0 +1,25 @@
+import { ServiceBroker } from "moleculer";
+import type { BrokerOptions, ServiceSchema } from "moleculer";
+import brokerConfig from "../moleculer.config";
+import { config } from "./config";
+import type { ServiceName } from "./config";
+
+/** Loads a service module by name, so a process only imports the services it runs. */
+const loaders: Record<ServiceName, () => Promise<{ default: object }>> = {
+	systemManager: () => import("../services/systemManager.service"),
+	rest: () => import("../services/rest.service"),
+	pilot: () => import("../services/pilot.service"),
+	db: () => import("../services/db.service"),
+	trashReport: () => import("../services/trashReport.service"),
+	simulator: () => import("../services/simulator.service")
+};
+
+/**
+ * A broker configured by moleculer.config.ts (plus `overrides`) running the named services —
+ * `SERVICES` by default. Used by `npm start`, the production image and the tests alike.
+ */
+export async function createBroker(services: ServiceName[] = config.services, overrides: Partial<BrokerOptions> = {}): Promise<ServiceBroker> {
+	const broker = new ServiceBroker({ ...brokerConfig, ...overrides });
+	for (const name of services) broker.createService((await loaders[name]()).default as ServiceSchema);
+	return broker;
+}

@@ -1,0 +1,91 @@
+/**
+ * Reads the environment once. Every tunable of the system is here, with its default;
+ * `.env.example` documents the same list for operators.
+ */
+
+export const ALL_SERVICES = ["systemManager", "rest", "pilot", "db", "trashReport", "simulator"] as const;
+export type ServiceName = (typeof ALL_SERVICES)[number];
+
+export interface Config {
+	transporter: string | null;
+	services: ServiceName[];
+	port: number;
+	metricsPort: number;
+	metrics: boolean;
+	tracing: boolean;
+	dbUri: string | null;
+	dataDir: string;
+	serializer: string;
+	apiToken: string | null;
+	nodeID: string | null;
+	namespace: string;
+	logLevel: string;
+	logFormat: "text" | "json";
+	requestTimeoutMs: number;
+	simCans: number;
+	simIntervalMs: number;
+	simAutostart: boolean;
+	reportRetentionMs: number;
+	fullThreshold: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(value: string | undefined, fallback: number, name: string): number {
+	if (value == null || value === "") return fallback;
+	const n = Number(value);
+	if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${value}"`);
+	return n;
+}
+
+function bool(value: string | undefined, fallback: boolean): boolean {
+	if (value == null || value === "") return fallback;
+	return !["0", "false", "off", "no"].includes(value.toLowerCase());
+}
+
+/** "90s", "15m", "1h", "2d" or plain milliseconds. */
+export function parseDuration(value: string | undefined, fallbackMs: number): number {
+	if (value == null || value === "") return fallbackMs;
+	const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(value.trim());
+	if (!m) throw new Error(`Invalid duration "${value}" (use e.g. 500ms, 30s, 15m, 1h, 2d)`);
+	const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] ?? "ms"]!;
+	return Math.round(Number(m[1]) * unit);
+}
+
+/** Comma list of service names; each must be one of the six. */
+export function parseServices(value: string | undefined): ServiceName[] {
+	if (value == null || value.trim() === "") return [...ALL_SERVICES];
+	const names = value.split(",").map(s => s.trim()).filter(Boolean);
+	for (const name of names) {
+		if (!(ALL_SERVICES as readonly string[]).includes(name))
+			throw new Error(`Unknown service "${name}" in SERVICES (known: ${ALL_SERVICES.join(", ")})`);
+	}
+	return names as ServiceName[];
+}
+
+export function loadConfig(env: Env = process.env): Config {
+	return {
+		transporter: env.TRANSPORTER?.trim() || null,
+		services: parseServices(env.SERVICES),
+		port: int(env.PORT, 3000, "PORT"),
+		metricsPort: int(env.METRICS_PORT, 3030, "METRICS_PORT"),
+		metrics: bool(env.METRICS, true),
+		tracing: bool(env.TRACING, false),
+		dbUri: env.DB_URI?.trim() || null,
+		dataDir: env.DATA_DIR || "./data",
+		serializer: env.SERIALIZER || "JSON",
+		apiToken: env.API_TOKEN || null,
+		nodeID: env.NODE_ID || null,
+		namespace: env.NAMESPACE || "",
+		logLevel: env.LOG_LEVEL || "info",
+		logFormat: env.LOG_FORMAT === "json" ? "json" : "text",
+		requestTimeoutMs: int(env.REQUEST_TIMEOUT_MS, 10_000, "REQUEST_TIMEOUT_MS"),
+		simCans: int(env.SIM_CANS, 10, "SIM_CANS"),
+		simIntervalMs: int(env.SIM_INTERVAL_MS, 4_000, "SIM_INTERVAL_MS"),
+		simAutostart: bool(env.SIM_AUTOSTART, true),
+		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3),
+		fullThreshold: Number(env.FULL_THRESHOLD ?? 80)
+	};
+}
+
+export const config = loadConfig();

@@ -1,0 +1,128 @@
+import Validator from "fastest-validator";
+import type { ValidationError as FvError, ValidationSchema, ValidationRuleObject } from "fastest-validator";
+
+/** The channel every producer publishes trash-level reports on. */
+export const CHANNEL = "trash-level";
+
+/** A trash-level report after validation: the form every consumer and store works with. */
+export interface LevelReport {
+	id: string;
+	canId: string;
+	level: number;
+	reportedAt: string; // ISO-8601
+}
+
+/** The latest level of a can, as `GET /levels` answers it. */
+export interface CanLevel {
+	canId: string;
+	level: number;
+	reportedAt: string;
+	receivedAt: string;
+}
+
+type Custom = NonNullable<ValidationRuleObject["custom"]>;
+type Errors = Parameters<Custom>[1];
+
+const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
+/** Reports stamped further ahead than this are refused: a clock running fast would otherwise pin a can's level forever. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+// fastest-validator's own `convert` turns "" into 0 and objects into "[object Object]",
+// so the seed format's loose fields get strict custom converters instead.
+const canIdRule: ValidationRuleObject = {
+	type: "any",
+	optional: true,
+	custom: ((value: unknown, errors: Errors) => {
+		if (typeof value === "number" && Number.isInteger(value) && value >= 0) return String(value);
+		if (typeof value !== "string") {
+			errors.push({ type: "string", actual: value });
+			return value;
+		}
+		const id = value.trim();
+		if (id.length === 0) errors.push({ type: "stringEmpty", actual: value });
+		else if (id.length > 64) errors.push({ type: "stringMax", expected: 64, actual: id.length });
+		return id;
+	}) as Custom
+};
+
+/** The params of a report in the seed format `{"can_id":"333","level":"30.65"}` (`canId` also accepted). */
+export const reportParams: ValidationSchema = {
+	id: { type: "string", min: 1, max: 128, pattern: /^[\w.:-]+$/, optional: true },
+	can_id: canIdRule,
+	canId: canIdRule,
+	level: {
+		type: "any",
+		custom: ((value: unknown, errors: Errors) => {
+			const n = typeof value === "number" ? value : typeof value === "string" && NUMERIC.test(value) ? Number(value) : NaN;
+			if (!Number.isFinite(n)) {
+				errors.push({ type: "number", actual: value });
+				return value;
+			}
+			if (n < 0) errors.push({ type: "numberMin", expected: 0, actual: n });
+			else if (n > 100) errors.push({ type: "numberMax", expected: 100, actual: n });
+			return n;
+		}) as Custom
+	},
+	reportedAt: {
+		type: "any",
+		optional: true,
+		custom: ((value: unknown, errors: Errors) => {
+			const ms = typeof value === "number" ? value : typeof value === "string" ? Date.parse(value) : NaN;
+			if (!Number.isFinite(ms)) {
+				errors.push({ type: "date", actual: value });
+				return value;
+			}
+			if (ms > Date.now() + MAX_CLOCK_SKEW_MS) {
+				errors.push({ type: "dateMax", expected: "now + 5 min", actual: value });
+				return value;
+			}
+			return new Date(ms).toISOString();
+		}) as Custom
+	},
+	$$strict: "remove"
+};
+
+const validator = new Validator({
+	useNewCustomCheckerFunction: true,
+	messages: { dateMax: "The '{field}' field must not be in the future ({expected})." }
+});
+const check = validator.compile(reportParams) as (value: object) => true | FvError[];
+
+export type CheckResult = { ok: true; report: LevelReport } | { ok: false; reason: string; errors: FvError[] };
+
+/**
+ * Validates and normalises a raw report from any producer. `fallback` supplies the id and
+ * report time for producers that send neither (the bus's sequence and timestamp).
+ */
+export function checkReport(raw: unknown, fallback: { id: string; reportedAt: string }): CheckResult {
+	if (raw == null || typeof raw !== "object" || Array.isArray(raw)) {
+		const errors = [{ type: "object", field: "", message: "The report must be a JSON object." }] as FvError[];
+		return { ok: false, reason: errors[0].message!, errors };
+	}
+	const params = { ...(raw as Record<string, unknown>) };
+	const res = check(params);
+	const errors = res === true ? [] : res;
+	const canId = (params.canId ?? params.can_id) as string | undefined;
+	if (canId === undefined && !errors.some(e => e.field === "can_id" || e.field === "canId"))
+		errors.push({ type: "required", field: "can_id", message: "The 'can_id' field is required.", actual: undefined } as FvError);
+	if (errors.length > 0) return { ok: false, reason: errors.map(e => e.message).join(" "), errors };
+	return {
+		ok: true,
+		report: {
+			id: (params.id as string | undefined) ?? fallback.id,
+			canId: canId!,
+			level: params.level as number,
+			reportedAt: (params.reportedAt as string | undefined) ?? fallback.reportedAt
+		}
+	};
+}
+
+/** True when `a` supersedes `b`: later report time, ties broken by id so every replica agrees. */
+export function isNewer(a: { reportedAt: string; id: string }, b: { reportedAt: string; reportId: string }): boolean {
+	const ta = Date.parse(a.reportedAt);
+	const tb = Date.parse(b.reportedAt);
+	return ta > tb || (ta === tb && a.id > b.reportId);
+}
+
+/** Sorts can ids the way people read them: "2" before "10". */
+export const byCanId = new Intl.Collator("en", { numeric: true }).compare;

@@ -1,0 +1,91 @@
+import type { BrokerOptions, Errors } from "moleculer";
+import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
+import { config } from "./lib/config";
+
+/**
+ * Broker options. Every value that differs from Moleculer's default was chosen on purpose;
+ * the comment beside it says why. Env vars (see lib/config.ts) override them.
+ */
+const brokerConfig: BrokerOptions = {
+	namespace: config.namespace,
+	nodeID: config.nodeID,
+
+	logger: {
+		type: "Console",
+		options: {
+			level: config.logLevel as never,
+			formatter: config.logFormat === "json" ? "json" : "short",
+			colors: config.logFormat !== "json" && process.stdout.isTTY === true
+		}
+	},
+
+	// Unset = every service in one process with no bus at all (the embedded default).
+	transporter: config.transporter as BrokerOptions["transporter"],
+	serializer: config.serializer as never,
+
+	// Moleculer's default is 0 (wait forever): a call whose reply is lost (e.g. the bus died
+	// mid-request) would hang its HTTP client for good. 10 s bounds every call.
+	requestTimeout: config.requestTimeoutMs,
+
+	// Retry only errors Moleculer marks retryable (timeouts, node gone, not yet available),
+	// with backoff, so a replica dying mid-request is absorbed by the others.
+	retryPolicy: {
+		enabled: true,
+		retries: 3,
+		delay: 100,
+		maxDelay: 1000,
+		factor: 2,
+		check: (err: Error) => (err as Errors.MoleculerRetryableError).retryable === true
+	},
+
+	// Open the circuit to an endpoint that fails half of ≥ 20 calls in 30 s; 5xx-type failures
+	// only, so a stream of 4xx from bad clients never takes a healthy endpoint out.
+	circuitBreaker: {
+		enabled: true,
+		threshold: 0.5,
+		minRequestCount: 20,
+		windowTime: 30,
+		halfOpenTime: 5_000,
+		check: (err: Error) => {
+			const code = (err as Errors.MoleculerError).code;
+			return code == null || code >= 500;
+		}
+	},
+
+	// A dead node (kill -9, no goodbye packet) leaves the registry after 3 missed beats.
+	heartbeatInterval: 5,
+	heartbeatTimeout: 15,
+
+	registry: {
+		strategy: "RoundRobin",
+		preferLocal: true
+	},
+
+	// Track in-flight contexts so broker.stop() (SIGTERM) waits for them before closing.
+	tracking: {
+		enabled: true,
+		shutdownTimeout: 8_000
+	},
+
+	// fastest-validator on every action's `params`; a 422 lists every failing field.
+	validator: true,
+
+	metrics: {
+		enabled: config.metrics,
+		reporter: [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }]
+	},
+
+	tracing: {
+		enabled: config.tracing,
+		exporter: [{ type: "Console" }]
+	},
+
+	middlewares: [
+		// One place picks the channel adapter from the transporter (see DESIGN.md).
+		ChannelsMiddleware({ adapter: "Fake" } as Parameters<typeof ChannelsMiddleware>[0])
+	],
+
+	replOptions: { delimiter: "trash-bus $ " }
+};
+
+export default brokerConfig;

@@ -1,0 +1,41 @@
+import type { ServiceSchema } from "moleculer";
+import type { DbServiceSettings } from "moleculer-db";
+import DbMixin from "../mixins/db.mixin";
+
+/** A movie as stored and returned over REST. */
+export interface Movie {
+	id: string;
+	title: string;
+	year?: number;
+	director?: string;
+	genres?: string[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+/**
+ * The movies store: moleculer-db's find/count/list/get/create/update/remove on the adapter
+ * `DB_URI` selects. Validation and events live in `pilot`; only `pilot` calls this service.
+ */
+const DbService: ServiceSchema<DbServiceSettings, { checkStore(): Promise<void> }> = {
+	name: "db",
+	mixins: [DbMixin("movies")],
+	settings: {
+		idField: "id",
+		fields: ["id", "title", "year", "director", "genres", "createdAt", "updatedAt"],
+		pageSize: 10,
+		maxPageSize: 100
+	},
+	actions: {
+		/** Readiness probe of the store. */
+		checkStore: {
+			visibility: "public",
+			async handler(): Promise<{ ok: true }> {
+				await this.checkStore();
+				return { ok: true };
+			}
+		}
+	}
+};
+
+export default DbService;

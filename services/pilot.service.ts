@@ -1,0 +1,121 @@
+import type { Context, ServiceSchema } from "moleculer";
+import type { Movie } from "./db.service";
+
+export interface MovieInput {
+	title: string;
+	year?: number;
+	director?: string;
+	genres?: string[];
+}
+export interface ListParams {
+	page?: number;
+	pageSize?: number;
+	sort?: string;
+	search?: string;
+}
+export interface MoviePage {
+	rows: Movie[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
+}
+
+const SORTABLE = ["title", "year", "director", "createdAt", "updatedAt"];
+const thisYear = new Date().getUTCFullYear();
+
+// Shared shapes of a movie's fields: create requires the title, update requires nothing.
+const movieFields = {
+	title: { type: "string", trim: true, min: 1, max: 200 },
+	year: { type: "number", integer: true, min: 1878, max: thisYear + 10, convert: true, optional: true },
+	director: { type: "string", trim: true, min: 1, max: 200, optional: true },
+	genres: { type: "array", items: { type: "string", trim: true, min: 1, max: 50 }, max: 20, unique: true, optional: true },
+	$$strict: "remove"
+} as const;
+
+/**
+ * The job orchestrator for movies (REST → pilot → db): validates and normalises the input,
+ * calls `db`, and emits `movie.created|updated|removed` for whoever listens.
+ */
+const PilotService: ServiceSchema = {
+	name: "pilot",
+	actions: {
+		/** A page of movies, optionally sorted ("title", "-year"…) and filtered by a text search. */
+		list: {
+			params: {
+				page: { type: "number", integer: true, positive: true, convert: true, optional: true },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true },
+				sort: { type: "string", pattern: new RegExp(`^-?(${SORTABLE.join("|")})$`), optional: true },
+				search: { type: "string", max: 200, optional: true },
+				$$strict: "remove"
+			},
+			handler(ctx: Context<ListParams>): Promise<MoviePage> {
+				const { page, pageSize, sort, search } = ctx.params;
+				return ctx.call("db.list", {
+					page,
+					pageSize,
+					sort,
+					...(search ? { search, searchFields: ["title", "director"] } : {})
+				});
+			}
+		},
+
+		/** One movie by id (404 when unknown). */
+		get: {
+			params: { id: { type: "string", min: 1, max: 64 } },
+			handler(ctx: Context<{ id: string }>): Promise<Movie> {
+				return ctx.call("db.get", { id: ctx.params.id });
+			}
+		},
+
+		/** Creates a movie; answers 201 through the gateway. */
+		create: {
+			params: movieFields,
+			async handler(ctx: Context<MovieInput, { $statusCode?: number }>): Promise<Movie> {
+				const now = new Date().toISOString();
+				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now });
+				ctx.meta.$statusCode = 201;
+				ctx.emit("movie.created", movie);
+				return movie;
+			}
+		},
+
+		/** Changes the given fields of a movie (404 when unknown). */
+		update: {
+			params: {
+				id: { type: "string", min: 1, max: 64 },
+				...movieFields,
+				title: { ...movieFields.title, optional: true }
+			},
+			async handler(ctx: Context<Partial<MovieInput> & { id: string }>): Promise<Movie> {
+				const movie = await ctx.call<Movie, object>("db.update", {
+					...ctx.params,
+					updatedAt: new Date().toISOString()
+				});
+				ctx.emit("movie.updated", movie);
+				return movie;
+			}
+		},
+
+		/** Deletes a movie (404 when unknown) and answers its id. */
+		remove: {
+			params: { id: { type: "string", min: 1, max: 64 } },
+			async handler(ctx: Context<{ id: string }>): Promise<{ id: string }> {
+				const { id } = ctx.params;
+				await ctx.call("db.remove", { id });
+				ctx.emit("movie.removed", { id });
+				return { id };
+			}
+		},
+
+		/** Number of movies (the dashboard shows it). */
+		count: {
+			params: {},
+			handler(ctx: Context): Promise<number> {
+				return ctx.call("db.count");
+			}
+		}
+	}
+};
+
+export default PilotService;

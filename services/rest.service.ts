@@ -1,0 +1,115 @@
+import path from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { Errors } from "moleculer";
+import ApiGateway from "moleculer-web";
+import type { ApiSettingsSchema } from "moleculer-web";
+import { config } from "../lib/config";
+
+/** Services the REST contract needs; readiness fails while one has no live instance. */
+const REQUIRED_SERVICES = ["pilot", "db", "trashReport", "systemManager"];
+/** Services whose store readiness checks. */
+const STORE_SERVICES = ["db", "trashReport"];
+
+export type CheckState = "ok" | string;
+export interface Readiness {
+	status: "ready";
+	checks: Record<string, CheckState>;
+}
+
+type GatewayThis = Service & { server: import("node:http").Server };
+
+// Errors that mean "nobody can serve this right now": the caller should retry later (503),
+// rather than read a 404 about an internal service name.
+const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "BAD_GATEWAY"]);
+
+/**
+ * The only HTTP entry: the REST contract of DESIGN.md as moleculer-web aliases. Routes
+ * expose the aliases and nothing else — no auto-aliases, no `$node.*`.
+ */
+const RestService: ServiceSchema<ApiSettingsSchema> = {
+	name: "rest",
+	mixins: [ApiGateway],
+	settings: {
+		port: config.port,
+		ip: "0.0.0.0",
+		routes: [
+			{
+				path: "/",
+				mappingPolicy: "restrict",
+				autoAliases: false,
+				aliases: {
+					"GET /movies": "pilot.list",
+					"GET /movies/:id": "pilot.get",
+					"POST /movies": "pilot.create",
+					"PUT /movies/:id": "pilot.update",
+					"DELETE /movies/:id": "pilot.remove",
+
+					"GET /levels": "trashReport.levels",
+					"GET /levels/:canId": "trashReport.get",
+					"POST /levels": "trashReport.report",
+					"GET /reports/:id": "trashReport.status",
+
+					"GET /workers": "systemManager.workers",
+
+					"GET /health/live": "rest.live",
+					"GET /health/ready": "rest.ready"
+				},
+				// JSON only, 100 kB at most (413 above, 400 for malformed JSON).
+				bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+				logging: true
+			}
+		],
+		assets: { folder: path.resolve(__dirname, "../public") },
+		log4XXResponses: false,
+		logRequest: "debug",
+		logResponse: "debug"
+	},
+
+	actions: {
+		/** Liveness: the process answers. */
+		live: {
+			params: {},
+			handler() {
+				return { status: "live", nodeID: this.broker.nodeID, uptime: Math.round(process.uptime()) };
+			}
+		},
+
+		/** Readiness: broker started, transporter connected, required services and their stores reachable. */
+		ready: {
+			params: {},
+			async handler(ctx: Context): Promise<Readiness> {
+				const checks: Record<string, CheckState> = {};
+				checks.broker = this.broker.started ? "ok" : "starting";
+				const transit = this.broker.transit;
+				checks.transporter = !transit || transit.connected ? "ok" : "disconnected";
+				const live = new Set(this.broker.registry.getServiceList({ onlyAvailable: true }).map(svc => svc.name));
+				for (const name of REQUIRED_SERVICES) checks[`service:${name}`] = live.has(name) ? "ok" : "no live instance";
+				await Promise.all(
+					STORE_SERVICES.filter(name => checks[`service:${name}`] === "ok").map(async name => {
+						try {
+							await ctx.call(`${name}.checkStore`, {}, { timeout: 2_000, retries: 0 });
+							checks[`store:${name}`] = "ok";
+						} catch (err) {
+							checks[`store:${name}`] = (err as Error).message;
+						}
+					})
+				);
+				const down = Object.entries(checks).filter(([, state]) => state !== "ok");
+				if (down.length > 0)
+					throw new Errors.MoleculerError(`Not ready: ${down.map(([name, state]) => `${name} ${state}`).join(", ")}`, 503, "NOT_READY", { checks });
+				return { status: "ready", checks };
+			}
+		}
+	},
+
+	methods: {
+		/** moleculer-web's error rendering, with "no live instance" errors turned into 503. */
+		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Errors.MoleculerError) {
+			if (err && UNAVAILABLE.has(err.type)) err = new ApiGateway.Errors.ServiceUnavailableError(err.type, err.data);
+			return ApiGateway.methods!.sendError.call(this, req, res, err);
+		}
+	}
+};
+
+export default RestService;

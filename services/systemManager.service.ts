@@ -1,0 +1,115 @@
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+
+/** One type of worker (a service name) and the live nodes that run it. */
+export interface Worker {
+	type: string;
+	nodes: string[];
+	instances: number;
+}
+
+/** Payload of the `worker.new` / `worker.del` events (names kept from the older bus-based system). */
+export interface WorkerEvent {
+	type: string;
+	nodeID: string;
+}
+
+interface SystemManagerMethods {
+	refresh(): void;
+	scheduleRefresh(): void;
+}
+
+interface SystemManagerVars {
+	workers: Map<string, Set<string>>;
+	refreshTimer?: NodeJS.Timeout;
+}
+
+const WORKERS_GAUGE = "microservices_workers_total";
+
+/**
+ * The registry of live workers, derived from the broker's own discovery (no hand-rolled
+ * heartbeats): which service types run where, announced as `worker.new` / `worker.del`.
+ */
+const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMethods, SystemManagerVars> = {
+	name: "systemManager",
+	actions: {
+		/** Every live worker type with its nodes, sorted by type. */
+		workers: {
+			params: {},
+			handler(): Worker[] {
+				return [...this.workers]
+					.map(([type, nodes]) => ({ type, nodes: [...nodes].sort(), instances: nodes.size }))
+					.sort((a, b) => a.type.localeCompare(b.type));
+			}
+		},
+
+		/** Whether at least one live worker of `type` exists. */
+		has: {
+			params: { type: { type: "string", min: 1, max: 100 } },
+			handler(ctx: Context<{ type: string }>): boolean {
+				return (this.workers.get(ctx.params.type)?.size ?? 0) > 0;
+			}
+		}
+	},
+
+	events: {
+		"$services.changed"() {
+			this.scheduleRefresh();
+		},
+		"$node.connected"() {
+			this.scheduleRefresh();
+		},
+		"$node.disconnected"() {
+			this.scheduleRefresh();
+		}
+	},
+
+	methods: {
+		// A node joining fires several discovery events at once; one refresh covers them all.
+		scheduleRefresh() {
+			if (this.refreshTimer) return;
+			this.refreshTimer = setTimeout(() => {
+				this.refreshTimer = undefined;
+				this.refresh();
+			}, 20);
+		},
+
+		/** Rebuilds the registry from the broker's and announces what appeared or vanished. */
+		refresh() {
+			const next = new Map<string, Set<string>>();
+			for (const svc of this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true })) {
+				// Channel adapters register helper services ("$channel:…"); they are not workers.
+				if (svc.name.startsWith("$") || svc.nodeID == null) continue;
+				if (!next.has(svc.name)) next.set(svc.name, new Set());
+				next.get(svc.name)!.add(svc.nodeID);
+			}
+			const announce = (event: "worker.new" | "worker.del", from: Map<string, Set<string>>, to: Map<string, Set<string>>) => {
+				for (const [type, nodes] of from)
+					for (const nodeID of nodes) if (!to.get(type)?.has(nodeID)) this.broker.broadcast(event, { type, nodeID } satisfies WorkerEvent);
+			};
+			announce("worker.new", next, this.workers);
+			announce("worker.del", this.workers, next);
+
+			if (this.broker.isMetricsEnabled()) {
+				for (const type of new Set([...this.workers.keys(), ...next.keys()]))
+					this.broker.metrics.set(WORKERS_GAUGE, next.get(type)?.size ?? 0, { type });
+			}
+			this.workers = next;
+		}
+	},
+
+	created() {
+		this.workers = new Map();
+		if (this.broker.isMetricsEnabled())
+			this.broker.metrics.register({ type: "gauge", name: WORKERS_GAUGE, labelNames: ["type"], description: "Live workers by type" });
+	},
+
+	started() {
+		this.refresh();
+	},
+
+	stopped() {
+		clearTimeout(this.refreshTimer);
+	}
+};
+
+export default SystemManagerService;

@@ -1,0 +1,239 @@
+import { randomUUID } from "node:crypto";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors } from "moleculer";
+import { StoresMixin } from "../mixins/db.mixin";
+import type { DbAdapter } from "../mixins/db.mixin";
+import { config } from "../lib/config";
+import { KeyedLock } from "../lib/keyed-lock";
+import { byCanId, CHANNEL, checkReport, isNewer, reportParams } from "../lib/report";
+import type { CanLevel, LevelReport } from "../lib/report";
+
+export type ReportStatus = "accepted" | "applied" | "rejected";
+
+export interface ReportRecord {
+	id: string;
+	status: ReportStatus;
+	reason?: string;
+	canId?: string;
+	level?: number;
+	reportedAt?: string;
+	receivedAt: string;
+}
+
+interface LevelDoc {
+	_id: string;
+	level: number;
+	reportedAt: string;
+	receivedAt: string;
+	reportId: string;
+}
+interface ReportDoc extends Omit<ReportRecord, "id"> {
+	_id: string;
+}
+
+export interface LevelsParams {
+	min?: number;
+	max?: number;
+}
+
+interface Counters {
+	received: number;
+	applied: number;
+	duplicates: number;
+	rejected: Record<string, number>;
+}
+
+interface TrashReportSettings extends ServiceSettingSchema {
+	reportRetentionMs: number;
+}
+
+interface TrashReportVars {
+	stores: { levels: DbAdapter; reports: DbAdapter };
+	lock: KeyedLock;
+	counters: Counters;
+	pruneTimer?: NodeJS.Timeout;
+}
+
+interface TrashReportMethods {
+	checkStore(): Promise<void>;
+	ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus>;
+	applyReport(report: LevelReport, receivedAt: string): Promise<boolean>;
+	setStatus(record: ReportRecord): Promise<void>;
+	pruneReports(): Promise<number>;
+}
+
+const toLevel = (doc: LevelDoc): CanLevel => ({
+	canId: doc._id,
+	level: doc.level,
+	reportedAt: doc.reportedAt,
+	receivedAt: doc.receivedAt
+});
+
+const toRecord = ({ _id, ...rest }: ReportDoc): ReportRecord => ({ id: _id, ...rest });
+
+/**
+ * Durable ingest of trash-level reports: consumes the `trash-level` channel (group
+ * "trashReport"), keeps the latest level per can, and records each report's status so a
+ * redelivered report changes nothing and a producer can ask what became of its report.
+ */
+const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods, TrashReportVars> = {
+	name: "trashReport",
+	mixins: [StoresMixin(["levels", "reports"] as const)],
+	settings: {
+		reportRetentionMs: config.reportRetentionMs
+	},
+	actions: {
+		/** Accepts a report in the seed format, publishes it on the channel, answers 202 with its id. */
+		report: {
+			params: reportParams,
+			async handler(ctx: Context<Record<string, unknown>, { $statusCode?: number }>) {
+				const receivedAt = new Date().toISOString();
+				const checked = checkReport(ctx.params, { id: randomUUID(), reportedAt: receivedAt });
+				if (!checked.ok) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", checked.errors);
+				const { report } = checked;
+				// Recorded before publishing, so a status lookup right after the 202 finds it.
+				await this.setStatus({ id: report.id, status: "accepted", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
+				await this.broker.sendToChannel(CHANNEL, { id: report.id, can_id: report.canId, level: report.level, reportedAt: report.reportedAt });
+				ctx.meta.$statusCode = 202;
+				return { id: report.id, status: "accepted" as const };
+			}
+		},
+
+		/** Latest level of every can, sorted by can id, optionally only those within [min, max]. */
+		levels: {
+			params: {
+				min: { type: "number", min: 0, max: 100, convert: true, optional: true },
+				max: { type: "number", min: 0, max: 100, convert: true, optional: true },
+				$$strict: "remove"
+			},
+			async handler(ctx: Context<LevelsParams>): Promise<CanLevel[]> {
+				const { min = 0, max = 100 } = ctx.params;
+				if (min > max) throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }]);
+				const docs = (await this.stores.levels.find({})) as LevelDoc[];
+				return docs.filter(d => d.level >= min && d.level <= max).map(toLevel).sort((a, b) => byCanId(a.canId, b.canId));
+			}
+		},
+
+		/** Latest level of one can (404 when it never reported). */
+		get: {
+			params: { canId: { type: "string", min: 1, max: 64 } },
+			async handler(ctx: Context<{ canId: string }>): Promise<CanLevel> {
+				const doc = (await this.stores.levels.findById(ctx.params.canId)) as LevelDoc | null;
+				if (!doc) throw new Errors.MoleculerClientError(`Can '${ctx.params.canId}' has not reported.`, 404, "CAN_NOT_FOUND", { canId: ctx.params.canId });
+				return toLevel(doc);
+			}
+		},
+
+		/** What became of a report: accepted (queued), applied, or rejected with the reason. */
+		status: {
+			params: { id: { type: "string", min: 1, max: 128 } },
+			async handler(ctx: Context<{ id: string }>): Promise<ReportRecord> {
+				const doc = (await this.stores.reports.findById(ctx.params.id)) as ReportDoc | null;
+				if (!doc) throw new Errors.MoleculerClientError(`Report '${ctx.params.id}' is unknown (or older than the retention).`, 404, "REPORT_NOT_FOUND", { id: ctx.params.id });
+				return toRecord(doc);
+			}
+		},
+
+		/** Ingest counters since this process started. */
+		stats: {
+			params: {},
+			handler(): Counters {
+				return this.counters;
+			}
+		},
+
+		/** Readiness probe of the stores. */
+		checkStore: {
+			visibility: "public",
+			params: {},
+			async handler() {
+				await this.checkStore();
+				return { ok: true };
+			}
+		}
+	},
+
+	channels: {
+		[CHANNEL]: {
+			group: "trashReport",
+			async handler(payload: unknown) {
+				const receivedAt = new Date().toISOString();
+				await this.ingest(payload, { id: randomUUID(), reportedAt: receivedAt });
+			}
+		}
+	},
+
+	methods: {
+		/**
+		 * Applies one raw report, at most once in effect. Invalid reports are recorded as
+		 * rejected with the reason and never thrown, so the bus never redelivers them forever.
+		 */
+		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus> {
+			this.counters.received++;
+			const receivedAt = new Date().toISOString();
+			const checked = checkReport(raw, fallback);
+			if (!checked.ok) {
+				const reason = checked.reason;
+				const key = checked.errors[0]?.field || "body";
+				this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1;
+				const id = (raw as { id?: unknown } | null)?.id;
+				if (typeof id === "string" && id.length <= 128) await this.setStatus({ id, status: "rejected", reason, receivedAt });
+				this.logger.warn(`Rejected report: ${reason}`);
+				return "rejected";
+			}
+			const { report } = checked;
+			const previous = (await this.stores.reports.findById(report.id)) as ReportDoc | null;
+			if (previous && previous.status !== "accepted") {
+				this.counters.duplicates++;
+				return previous.status;
+			}
+			const changed = await this.applyReport(report, receivedAt);
+			await this.setStatus({ id: report.id, status: "applied", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
+			this.counters.applied++;
+			if (changed) this.broker.broadcast("level.updated", { canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
+			return "applied";
+		},
+
+		/** Stores the report's level unless the can already has a newer one. Idempotent. */
+		applyReport(report: LevelReport, receivedAt: string): Promise<boolean> {
+			return this.lock.run(report.canId, async () => {
+				const current = (await this.stores.levels.findById(report.canId)) as LevelDoc | null;
+				if (current && !isNewer(report, current)) return false;
+				const doc = { level: report.level, reportedAt: report.reportedAt, receivedAt, reportId: report.id };
+				if (current) await this.stores.levels.updateById(report.canId, { $set: doc });
+				else await this.stores.levels.insert({ _id: report.canId, ...doc });
+				return true;
+			});
+		},
+
+		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
+			const updated = await this.stores.reports.updateById(id, { $set: fields });
+			if (!updated) await this.stores.reports.insert({ _id: id, ...fields });
+		},
+
+		/** Forgets report statuses older than the retention (the bus keeps undelivered ones as long). */
+		async pruneReports(): Promise<number> {
+			const cutoff = new Date(Date.now() - this.settings.reportRetentionMs).toISOString();
+			return (await this.stores.reports.removeMany({ receivedAt: { $lt: cutoff } })) as number;
+		}
+	},
+
+	created() {
+		this.lock = new KeyedLock();
+		this.counters = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+	},
+
+	started() {
+		const every = Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000);
+		this.pruneTimer = setInterval(() => {
+			this.pruneReports().catch(err => this.logger.warn("Pruning report statuses failed", err));
+		}, every);
+		this.pruneTimer.unref();
+	},
+
+	stopped() {
+		clearInterval(this.pruneTimer);
+	}
+};
+
+export default TrashReportService;

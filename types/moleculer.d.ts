@@ -1,0 +1,31 @@
+import "moleculer";
+
+declare module "moleculer" {
+	/** A subscription of the @moleculer/channels middleware. */
+	interface ChannelSchema<TThis> {
+		group?: string;
+		maxInFlight?: number;
+		maxRetries?: number;
+		context?: boolean;
+		deadLettering?: Record<string, unknown>;
+		handler(this: TThis, payload: any, raw?: any): Promise<void> | void;
+	}
+
+	/** Schema properties added by our middlewares and mixins. */
+	interface ServiceSchema<TSettings, TMethods, TVars, TThis> {
+		channels?: Record<string, ChannelSchema<TThis>>;
+		/** Called once the mixins are merged (moleculer-db reads `adapter` from the merged schema). */
+		merged?(schema: ServiceSchema): void;
+		adapter?: unknown;
+	}
+
+	interface ActionSchema {
+		/** Per-action override of the broker's `requestTimeout` (0 = none). */
+		timeout?: number;
+	}
+
+	interface ServiceBroker {
+		/** Added by the @moleculer/channels middleware. */
+		sendToChannel(channelName: string, payload: unknown, opts?: Record<string, unknown>): Promise<void>;
+	}
+}
