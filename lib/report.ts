@@ -33,6 +33,7 @@ const canIdRule: ValidationRuleObject = {
 	type: "any",
 	optional: true,
 	custom: ((value: unknown, errors: Errors) => {
+		if (value == null) return value; // optional; the can_id-or-canId rule is checked below
 		if (typeof value === "number" && Number.isInteger(value) && value >= 0) return String(value);
 		if (typeof value !== "string") {
 			errors.push({ type: "string", actual: value });
@@ -67,6 +68,7 @@ export const reportParams: ValidationSchema = {
 		type: "any",
 		optional: true,
 		custom: ((value: unknown, errors: Errors) => {
+			if (value == null) return value;
 			const ms = typeof value === "number" ? value : typeof value === "string" ? Date.parse(value) : NaN;
 			if (!Number.isFinite(ms)) {
 				errors.push({ type: "date", actual: value });

@@ -134,11 +134,11 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 		},
 
-		/** Ingest counters since this process started. */
+		/** Ingest counters since this process started (a snapshot: local callers get no live reference). */
 		stats: {
 			params: {},
 			handler(): Counters {
-				return this.counters;
+				return structuredClone(this.counters);
 			}
 		},
 
