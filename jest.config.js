@@ -4,7 +4,7 @@ module.exports = {
 	roots: ["<rootDir>/test"],
 	testMatch: ["**/*.spec.ts"],
 	// Type checking is `npm run typecheck`'s job; tests only transpile (much faster).
-	transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] },
+	transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
 	setupFiles: ["<rootDir>/test/support/env.ts"],
 	testTimeout: 30_000
 };

@@ -8,6 +8,28 @@ import { config } from "../lib/config";
 export type { DbAdapter };
 
 /**
+ * moleculer-db's NeDB adapter wraps `update` in a promisify around a Promise, which works but makes
+ * Node print DEP0174 on every update; NeDB 3 has `updateAsync`, so use it. File-backed stores are
+ * append-only logs: compact them every minute so a long-running simulator does not grow them forever.
+ */
+class NeDbAdapter extends DbService.MemoryAdapter {
+	declare db: any;
+	override async connect(): Promise<void> {
+		await super.connect();
+		const db = this.db;
+		db.update = (query: object, update: object, options: object) =>
+			db.updateAsync(query, update, options).then((r: { numAffected: number; affectedDocuments: unknown }) => [r.numAffected, r.affectedDocuments]);
+		if (db.filename) db.setAutocompactionInterval(60_000);
+	}
+	override async disconnect(): Promise<void> {
+		this.db?.stopAutocompaction();
+		// flush the compacted log so the next start reads a short file
+		if (this.db?.filename) await this.db.compactDatafileAsync();
+		return super.disconnect();
+	}
+}
+
+/**
  * The one place that turns `DB_URI` into a moleculer-db adapter (STYLE.md rule 5):
  *  - unset       → NeDB files `<DATA_DIR>/<collection>.db`, which survive a restart
  *  - `memory://` → NeDB in memory, for throwaway runs
@@ -15,9 +37,9 @@ export type { DbAdapter };
 export function createAdapter(collection: string, uri = config.dbUri, dataDir = config.dataDir): DbAdapter {
 	if (uri == null) {
 		fs.mkdirSync(dataDir, { recursive: true });
-		return new DbService.MemoryAdapter({ filename: path.resolve(dataDir, `${collection}.db`) });
+		return new NeDbAdapter({ filename: path.resolve(dataDir, `${collection}.db`) });
 	}
-	if (uri === "memory://") return new DbService.MemoryAdapter();
+	if (uri === "memory://") return new NeDbAdapter();
 	const scheme = uri.split(":")[0];
 	throw new Error(`Unsupported DB_URI scheme "${scheme}:" (use memory://, or leave DB_URI unset for NeDB files)`);
 }

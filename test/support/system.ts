@@ -54,14 +54,16 @@ export async function startSystem(services: readonly ServiceName[] = ALL_SERVICE
 	};
 }
 
+type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
 /** Polls `probe` until it returns a truthy value or `timeoutMs` passes (then throws). */
-export async function eventually<T>(probe: () => Promise<T> | T, timeoutMs = 5_000, everyMs = 25): Promise<T> {
+export async function eventually<T>(probe: () => Promise<T> | T, timeoutMs = 5_000, everyMs = 25): Promise<Truthy<T>> {
 	const deadline = Date.now() + timeoutMs;
 	let last: unknown;
 	for (;;) {
 		try {
 			const value = await probe();
-			if (value) return value;
+			if (value) return value as Truthy<T>;
 			last = value;
 		} catch (err) {
 			last = err;
