@@ -35,7 +35,9 @@ const brokerConfig: BrokerOptions = {
 		delay: 100,
 		maxDelay: 1000,
 		factor: 2,
-		check: (err: Error) => (err as Errors.MoleculerRetryableError).retryable === true
+		// No endpoint at all (SERVICE_NOT_FOUND) fails at once: the gateway answers 503 instead of
+		// stalling the client for the whole backoff. A node lost mid-call is still retried elsewhere.
+		check: (err: Error) => (err as Errors.MoleculerRetryableError).retryable === true && (err as Errors.MoleculerError).type !== "SERVICE_NOT_FOUND"
 	},
 
 	// Open the circuit to an endpoint that fails half of ≥ 20 calls in 30 s; 5xx-type failures

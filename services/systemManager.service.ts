@@ -16,6 +16,7 @@ export interface WorkerEvent {
 interface SystemManagerMethods {
 	refresh(): void;
 	scheduleRefresh(): void;
+	flushRefresh(): void;
 }
 
 interface SystemManagerVars {
@@ -36,6 +37,7 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 		workers: {
 			params: {},
 			handler(): Worker[] {
+				this.flushRefresh();
 				return [...this.workers]
 					.map(([type, nodes]) => ({ type, nodes: [...nodes].sort(), instances: nodes.size }))
 					.sort((a, b) => a.type.localeCompare(b.type));
@@ -46,6 +48,7 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 		has: {
 			params: { type: { type: "string", min: 1, max: 100 } },
 			handler(ctx: Context<{ type: string }>): boolean {
+				this.flushRefresh();
 				return (this.workers.get(ctx.params.type)?.size ?? 0) > 0;
 			}
 		}
@@ -71,6 +74,14 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 				this.refreshTimer = undefined;
 				this.refresh();
 			}, 20);
+		},
+
+		// A question asked right after a change must not get the registry of 20 ms ago.
+		flushRefresh() {
+			if (!this.refreshTimer) return;
+			clearTimeout(this.refreshTimer);
+			this.refreshTimer = undefined;
+			this.refresh();
 		},
 
 		/** Rebuilds the registry from the broker's and announces what appeared or vanished. */
