@@ -82,9 +82,14 @@ const brokerConfig: BrokerOptions = {
 		exporter: [{ type: "Console" }]
 	},
 
+	// The in-memory channel adapter queues messages in the event bulkhead, whose default
+	// maxQueueSize of 100 silently drops the rest of a burst. 0 = unbounded: the queue is
+	// bounded by what the producer sends. Bulkheads stay off for actions and events.
+	bulkhead: { enabled: false, concurrency: 10, maxQueueSize: 0 },
+
 	middlewares: [
 		// One place picks the channel adapter from the transporter (see DESIGN.md).
-		ChannelsMiddleware({ adapter: "Fake" } as Parameters<typeof ChannelsMiddleware>[0])
+		ChannelsMiddleware({ adapter: { type: "Fake", options: { maxInFlight: 10 } } } as Parameters<typeof ChannelsMiddleware>[0])
 	],
 
 	replOptions: { delimiter: "trash-bus $ " }

@@ -93,8 +93,8 @@ describe("a system with services missing", () => {
 	it("becomes ready when the missing services start", async () => {
 		const { default: db } = await import("../../services/db.service");
 		const { default: trashReport } = await import("../../services/trashReport.service");
-		sys.broker.createService(db as ServiceSchema);
-		sys.broker.createService(trashReport as ServiceSchema);
+		sys.broker.createService(db as unknown as ServiceSchema);
+		sys.broker.createService(trashReport as unknown as ServiceSchema);
 		const res = await eventually(async () => {
 			const r = await sys.get("/health/ready");
 			return r.status === 200 && r;

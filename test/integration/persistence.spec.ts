@@ -1,0 +1,36 @@
+/**
+ * With DB_URI unset, movies, levels and report statuses live in NeDB files under DATA_DIR:
+ * stopping the system and starting a new one on the same directory keeps them all.
+ */
+import fs from "node:fs";
+import { config } from "../../lib/config";
+import { startSystem, eventually } from "../support/system";
+
+it("movies, levels and report statuses survive a restart", async () => {
+	const first = await startSystem();
+	const created = await first.request("POST", "/movies", { title: "Alien", year: 1979, genres: ["horror"] });
+	const gone = await first.request("POST", "/movies", { title: "Deleted later" });
+	await first.request("DELETE", `/movies/${gone.body.id}`);
+	await first.request("PUT", `/movies/${created.body.id}`, { director: "Ridley Scott" });
+	const report = await first.request("POST", "/levels", { can_id: "333", level: "30.65" });
+	await eventually(async () => (await first.get(`/reports/${report.body.id}`)).body.status === "applied");
+	await first.stop();
+
+	expect(fs.readdirSync(config.dataDir).sort()).toEqual(["levels.db", "movies.db", "reports.db"]);
+
+	const second = await startSystem();
+	try {
+		const movies = await second.get("/movies");
+		expect(movies.body.rows).toEqual([{ id: created.body.id, title: "Alien", year: 1979, director: "Ridley Scott", genres: ["horror"], createdAt: expect.any(String), updatedAt: expect.any(String) }]);
+		expect((await second.get(`/movies/${gone.body.id}`)).status).toBe(404);
+		expect((await second.get("/levels/333")).body).toMatchObject({ canId: "333", level: 30.65 });
+		expect((await second.get(`/reports/${report.body.id}`)).body).toMatchObject({ status: "applied" });
+
+		// an old report redelivered after the restart still does not overwrite the newer level
+		await second.broker.sendToChannel("trash-level", { can_id: "333", level: 99, reportedAt: "2000-01-01T00:00:00Z" });
+		await eventually(async () => ((await second.broker.call("trashReport.stats")) as { received: number }).received === 1);
+		expect((await second.get("/levels/333")).body.level).toBe(30.65);
+	} finally {
+		await second.stop();
+	}
+});
