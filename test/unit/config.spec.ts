@@ -1,0 +1,54 @@
+/** Environment parsing: defaults from DESIGN.md, and a clear error for a bad value. */
+import { ALL_SERVICES, loadConfig, parseDuration, parseServices } from "../../lib/config";
+
+it("defaults match the design's configuration table", () => {
+	expect(loadConfig({})).toMatchObject({
+		transporter: null,
+		services: [...ALL_SERVICES],
+		port: 3000,
+		metricsPort: 3030,
+		dbUri: null,
+		dataDir: "./data",
+		serializer: "JSON",
+		apiToken: null,
+		simCans: 10,
+		simIntervalMs: 4000,
+		simAutostart: true,
+		reportRetentionMs: 3_600_000,
+		requestTimeoutMs: 10_000
+	});
+});
+
+it.each([
+	["500", 500],
+	["500ms", 500],
+	["90s", 90_000],
+	["15m", 900_000],
+	["1h", 3_600_000],
+	["1.5h", 5_400_000],
+	["2d", 172_800_000]
+])("duration %s is %i ms", (text, ms) => {
+	expect(parseDuration(text, 0)).toBe(ms);
+});
+
+it.each(["1 hour", "-1s", "h", "1w"])("duration %s is refused", text => {
+	expect(() => parseDuration(text, 0)).toThrow(/Invalid duration/);
+});
+
+it("SERVICES is a comma list of known services", () => {
+	expect(parseServices(" rest, pilot ,,db ")).toEqual(["rest", "pilot", "db"]);
+	expect(parseServices("")).toEqual([...ALL_SERVICES]);
+	expect(() => parseServices("rest,mailer")).toThrow('Unknown service "mailer"');
+});
+
+it.each([
+	["PORT", "http"],
+	["SIM_CANS", "-2"],
+	["SIM_INTERVAL_MS", "1.5"]
+])("%s=%s is refused with the variable's name", (name, value) => {
+	expect(() => loadConfig({ [name]: value })).toThrow(name);
+});
+
+it.each([["0"], ["false"], ["off"], ["no"]])("SIM_AUTOSTART=%s turns the simulator's autostart off", value => {
+	expect(loadConfig({ SIM_AUTOSTART: value }).simAutostart).toBe(false);
+});

@@ -1,0 +1,68 @@
+/** The seed report format: what a can may send, and what it becomes. */
+import { byCanId, checkReport, isNewer } from "../../lib/report";
+
+const fallback = { id: "bus-1", reportedAt: "2026-01-01T00:00:00.000Z" };
+
+describe("checkReport accepts the seed format and normalises it", () => {
+	it.each([
+		[{ can_id: "333", level: "30.65" }, { id: "bus-1", canId: "333", level: 30.65, reportedAt: fallback.reportedAt }],
+		[{ can_id: 333, level: 30 }, { id: "bus-1", canId: "333", level: 30, reportedAt: fallback.reportedAt }],
+		[{ canId: " 7 ", level: " 0 " }, { id: "bus-1", canId: "7", level: 0, reportedAt: fallback.reportedAt }],
+		[{ can_id: "a-1", level: 100, id: "r-9", reportedAt: "2026-01-01T00:00:05Z" }, { id: "r-9", canId: "a-1", level: 100, reportedAt: "2026-01-01T00:00:05.000Z" }],
+		[{ can_id: "1", level: 1, reportedAt: 1767225600000 }, { id: "bus-1", canId: "1", level: 1, reportedAt: "2026-01-01T00:00:00.000Z" }],
+		[{ can_id: "1", level: 1, extra: "dropped" }, { id: "bus-1", canId: "1", level: 1, reportedAt: fallback.reportedAt }]
+	])("%j", (raw, report) => {
+		expect(checkReport(raw, fallback)).toEqual({ ok: true, report });
+	});
+});
+
+describe("checkReport rejects, naming the field", () => {
+	it.each([
+		["level abc", { can_id: "1", level: "abc" }, "level"],
+		["level empty", { can_id: "1", level: "" }, "level"],
+		["level -1", { can_id: "1", level: -1 }, "level"],
+		["level 101", { can_id: "1", level: "101" }, "level"],
+		["level Infinity", { can_id: "1", level: "Infinity" }, "level"],
+		["level hex", { can_id: "1", level: "0x10" }, "level"],
+		["level missing", { can_id: "1" }, "level"],
+		["level null", { can_id: "1", level: null }, "level"],
+		["can id missing", { level: 1 }, "can_id"],
+		["can id blank", { can_id: "  ", level: 1 }, "can_id"],
+		["can id object", { can_id: { $ne: 1 }, level: 1 }, "can_id"],
+		["can id negative number", { can_id: -3, level: 1 }, "can_id"],
+		["can id too long", { can_id: "c".repeat(65), level: 1 }, "can_id"],
+		["reportedAt garbage", { can_id: "1", level: 1, reportedAt: "soon" }, "reportedAt"],
+		["reportedAt far future", { can_id: "1", level: 1, reportedAt: Date.now() + 3_600_000 }, "reportedAt"],
+		["id with spaces", { id: "a b", can_id: "1", level: 1 }, "id"]
+	])("%s", (_name, raw, field) => {
+		const res = checkReport(raw, fallback);
+		expect(res.ok).toBe(false);
+		if (!res.ok) {
+			expect(res.errors.map(e => e.field)).toContain(field);
+			expect(res.reason).toMatch(field === "can_id" ? /can_id/ : new RegExp(field));
+		}
+	});
+
+	it.each([[null], ["text"], [42], [[{ can_id: "1", level: 1 }]]])("a non-object: %j", raw => {
+		expect(checkReport(raw, fallback)).toMatchObject({ ok: false, reason: "The report must be a JSON object." });
+	});
+});
+
+describe("isNewer decides which report of a can wins", () => {
+	const stored = { reportedAt: "2026-01-01T00:00:10Z", reportId: "m" };
+	it("a later report wins, an earlier one loses", () => {
+		expect(isNewer({ reportedAt: "2026-01-01T00:00:11Z", id: "a" }, stored)).toBe(true);
+		expect(isNewer({ reportedAt: "2026-01-01T00:00:09Z", id: "z" }, stored)).toBe(false);
+	});
+	it("the same report again changes nothing", () => {
+		expect(isNewer({ reportedAt: stored.reportedAt, id: "m" }, stored)).toBe(false);
+	});
+	it("a tie on time is broken by id, the same way everywhere", () => {
+		expect(isNewer({ reportedAt: "2026-01-01T00:00:10.000Z", id: "n" }, stored)).toBe(true);
+		expect(isNewer({ reportedAt: "2026-01-01T00:00:10.000Z", id: "l" }, stored)).toBe(false);
+	});
+});
+
+it("byCanId sorts numerically where ids are numbers", () => {
+	expect(["10", "9", "301", "b", "a2", "a10"].sort(byCanId)).toEqual(["9", "10", "301", "a2", "a10", "b"]);
+});
