@@ -18,8 +18,16 @@ const loaders: Record<ServiceName, () => Promise<{ default: object }>> = {
  * A broker configured by moleculer.config.ts (plus `overrides`) running the named services —
  * `SERVICES` by default. Used by `npm start`, the production image and the tests alike.
  */
-export async function createBroker(services: ServiceName[] = config.services, overrides: Partial<BrokerOptions> = {}): Promise<ServiceBroker> {
+export async function createBroker(
+	services: ServiceName[] = config.services,
+	overrides: Partial<BrokerOptions> = {},
+	settings: Partial<Record<ServiceName, object>> = {}
+): Promise<ServiceBroker> {
 	const broker = new ServiceBroker({ ...brokerConfig, ...overrides });
-	for (const name of services) broker.createService((await loaders[name]()).default as ServiceSchema);
+	for (const name of services) {
+		const schema = (await loaders[name]()).default as ServiceSchema;
+		// `settings` lets a test run a service with other settings than the env gave it.
+		broker.createService(settings[name] ? { name, mixins: [schema], settings: settings[name] } : schema);
+	}
 	return broker;
 }

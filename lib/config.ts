@@ -26,7 +26,6 @@ export interface Config {
 	simIntervalMs: number;
 	simAutostart: boolean;
 	reportRetentionMs: number;
-	fullThreshold: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -83,8 +82,7 @@ export function loadConfig(env: Env = process.env): Config {
 		simCans: int(env.SIM_CANS, 10, "SIM_CANS"),
 		simIntervalMs: int(env.SIM_INTERVAL_MS, 4_000, "SIM_INTERVAL_MS"),
 		simAutostart: bool(env.SIM_AUTOSTART, true),
-		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3),
-		fullThreshold: Number(env.FULL_THRESHOLD ?? 80)
+		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3)
 	};
 }
 

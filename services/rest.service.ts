@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
@@ -17,7 +18,15 @@ export interface Readiness {
 	checks: Record<string, CheckState>;
 }
 
-type GatewayThis = Service & { server: import("node:http").Server };
+interface RestSettings extends ApiSettingsSchema {
+	/** When set, POST/PUT/DELETE need `Authorization: Bearer <apiToken>`. */
+	apiToken: string | null;
+}
+
+type GatewayThis = Service<RestSettings> & { server: import("node:http").Server };
+
+const WRITES = new Set(["POST", "PUT", "DELETE", "PATCH"]);
+const digest = (text: string) => createHash("sha256").update(text).digest();
 
 // Errors that mean "nobody can serve this right now": the caller should retry later (503),
 // rather than read a 404 about an internal service name.
@@ -27,17 +36,19 @@ const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "BAD_
  * The only HTTP entry: the REST contract of DESIGN.md as moleculer-web aliases. Routes
  * expose the aliases and nothing else — no auto-aliases, no `$node.*`.
  */
-const RestService: ServiceSchema<ApiSettingsSchema> = {
+const RestService: ServiceSchema<RestSettings> = {
 	name: "rest",
 	mixins: [ApiGateway],
 	settings: {
 		port: config.port,
+		apiToken: config.apiToken,
 		ip: "0.0.0.0",
 		routes: [
 			{
 				path: "/",
 				mappingPolicy: "restrict",
 				autoAliases: false,
+				authorization: true,
 				aliases: {
 					"GET /movies": "pilot.list",
 					"GET /movies/:id": "pilot.get",
@@ -104,6 +115,18 @@ const RestService: ServiceSchema<ApiSettingsSchema> = {
 	},
 
 	methods: {
+		/** Writes need the API token when one is configured (reads stay open). 401 otherwise. */
+		authorize(this: GatewayThis, _ctx: Context, _route: unknown, req: IncomingMessage) {
+			const token = this.settings.apiToken;
+			if (!token || !WRITES.has(req.method ?? "")) return;
+			const header = req.headers.authorization;
+			if (!header) throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
+			const [scheme, given = ""] = header.split(" ", 2);
+			// Compare digests: equal length, so timingSafeEqual never leaks the token's length.
+			if (scheme !== "Bearer" || !timingSafeEqual(digest(given), digest(token)))
+				throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_INVALID_TOKEN, null);
+		},
+
 		/** moleculer-web's error rendering, with "no live instance" errors turned into 503. */
 		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Errors.MoleculerError) {
 			if (err && UNAVAILABLE.has(err.type)) err = new ApiGateway.Errors.ServiceUnavailableError(err.type, err.data);

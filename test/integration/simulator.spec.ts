@@ -4,7 +4,6 @@
  * of every can.
  */
 import type { ServiceSchema } from "moleculer";
-import Simulator from "../../services/simulator.service";
 import type { SimulatedReport, SimulatorStatus } from "../../services/simulator.service";
 import type { CanLevel } from "../../lib/report";
 import { startSystem, eventually } from "../support/system";
@@ -15,8 +14,7 @@ let sys: System;
 const seen: SimulatedReport[] = [];
 
 beforeAll(async () => {
-	sys = await startSystem(["systemManager", "rest", "trashReport"]);
-	await sys.broker.createService({ name: "simulator", mixins: [Simulator], settings: { cans: 10, intervalMs: 150, autostart: false } } as ServiceSchema);
+	sys = await startSystem(["systemManager", "rest", "trashReport", "simulator"], {}, { simulator: { cans: 10, intervalMs: 150, autostart: false } });
 	await sys.broker.createService({
 		name: "observer",
 		channels: { "trash-level": { group: "observer", handler: (msg: SimulatedReport) => void seen.push(msg) } }

@@ -23,8 +23,12 @@ export interface System {
 let seq = 0;
 
 /** Starts a real broker with the real services (all six by default) and its gateway on a free port. */
-export async function startSystem(services: readonly ServiceName[] = ALL_SERVICES, overrides: Partial<BrokerOptions> = {}): Promise<System> {
-	const broker = await createBroker([...services], { nodeID: `test-${process.pid}-${++seq}`, ...overrides });
+export async function startSystem(
+	services: readonly ServiceName[] = ALL_SERVICES,
+	overrides: Partial<BrokerOptions> = {},
+	settings: Partial<Record<ServiceName, object>> = {}
+): Promise<System> {
+	const broker = await createBroker([...services], { nodeID: `test-${process.pid}-${++seq}`, ...overrides }, settings);
 	await broker.start();
 	const server = services.includes("rest") ? (broker.getLocalService("rest") as unknown as { server: Server }).server : null;
 	const url = server ? `http://127.0.0.1:${(server.address() as AddressInfo).port}` : "";

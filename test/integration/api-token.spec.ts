@@ -1,0 +1,46 @@
+/** With API_TOKEN set, every write needs `Authorization: Bearer <token>`; reads stay open. */
+import { startSystem } from "../support/system";
+import type { System } from "../support/system";
+import { ALL_SERVICES } from "../../lib/config";
+
+let sys: System;
+let movieId: string;
+const auth = { authorization: "Bearer s3cret-token" };
+
+beforeAll(async () => {
+	sys = await startSystem(ALL_SERVICES, {}, { rest: { apiToken: "s3cret-token" } });
+	movieId = (await sys.request("POST", "/movies", { title: "Alien" }, auth)).body.id;
+});
+afterAll(() => sys.stop());
+
+describe.each([
+	["POST", "/movies", { title: "Heat" }],
+	["PUT", "/movies/__ID__", { title: "Aliens" }],
+	["DELETE", "/movies/__ID__", undefined],
+	["POST", "/levels", { can_id: "1", level: 5 }]
+])("%s %s", (method, path, body) => {
+	const send = (headers: Record<string, string>) => sys.request(method, path.replace("__ID__", movieId), body, headers);
+
+	it.each([
+		["no Authorization header", {}, "NO_TOKEN"],
+		["a wrong token", { authorization: "Bearer nope" }, "INVALID_TOKEN"],
+		["a token that is a prefix of the right one", { authorization: "Bearer s3cret" }, "INVALID_TOKEN"],
+		["another scheme", { authorization: "Basic s3cret-token" }, "INVALID_TOKEN"]
+	])("answers 401 with %s", async (_name, headers, type) => {
+		const res = await send(headers);
+		expect(res.status).toBe(401);
+		expect(res.body).toMatchObject({ name: "UnAuthorizedError", code: 401, type });
+	});
+});
+
+it("accepts writes with the token, and nothing was written without it", async () => {
+	expect((await sys.request("PUT", `/movies/${movieId}`, { title: "Aliens" }, auth)).status).toBe(200);
+	const list = await sys.get("/movies");
+	expect(list.body.rows.map((m: { title: string }) => m.title)).toEqual(["Aliens"]);
+	expect((await sys.request("POST", "/levels", { can_id: "1", level: 5 }, auth)).status).toBe(202);
+	expect((await sys.request("DELETE", `/movies/${movieId}`, undefined, auth)).status).toBe(200);
+});
+
+it("keeps reads open", async () => {
+	for (const path of ["/movies", "/levels", "/workers", "/health/live"]) expect((await sys.get(path)).status).toBe(200);
+});
