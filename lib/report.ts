@@ -121,11 +121,13 @@ export function checkReport(raw: unknown, fallback: { id: string; reportedAt: st
 	};
 }
 
-/** True when `a` supersedes `b`: later report time, ties broken by id so every replica agrees. */
-export function isNewer(a: { reportedAt: string; id: string }, b: { reportedAt: string; reportId: string }): boolean {
-	const ta = Date.parse(a.reportedAt);
-	const tb = Date.parse(b.reportedAt);
-	return ta > tb || (ta === tb && a.id > b.reportId);
+/**
+ * A string that sorts like the reports it stands for: by report time, ties broken by id, so
+ * every replica and every store agrees on which report of a can is the newest.
+ * (`reportedAt` is always `Date#toISOString()`, fixed width, so it sorts as text.)
+ */
+export function reportVersion(report: { reportedAt: string; id: string }): string {
+	return `${new Date(report.reportedAt).toISOString()}|${report.id}`;
 }
 
 /** Sorts can ids the way people read them: "2" before "10". */

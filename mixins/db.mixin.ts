@@ -1,58 +1,156 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { ServiceBroker, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import DbService from "moleculer-db";
 import type { DbAdapter } from "moleculer-db";
+import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
+import { DataTypes, Op, Sequelize } from "sequelize";
+import type { ModelAttributes, ModelStatic, Model } from "sequelize";
+import lockfile from "proper-lockfile";
 import { config } from "../lib/config";
+import { KeyedLock } from "../lib/keyed-lock";
 
 export type { DbAdapter };
+export { DataTypes };
+
+/** A table's columns, for SQL stores (NeDB is schemaless and ignores them). */
+export type Columns = ModelAttributes;
+
+/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors. */
+export const maskUri = (uri: string) => uri.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
 
 /**
  * moleculer-db's NeDB adapter wraps `update` in a promisify around a Promise, which works but makes
  * Node print DEP0174 on every update; NeDB 3 has `updateAsync`, so use it. File-backed stores are
  * append-only logs: compact them every minute so a long-running simulator does not grow them forever.
+ * A file store belongs to one process: a second process on the same file would interleave two
+ * append logs, so it is locked, and a second opener fails with a clear error.
  */
 class NeDbAdapter extends DbService.MemoryAdapter {
 	declare db: any;
+	private release?: () => void;
+
+	constructor(private readonly filename?: string) {
+		super(filename ? { filename } : {});
+	}
+
+	/**
+	 * Takes the file lock. Called when the service is created, not on connect: moleculer-db retries
+	 * a failing connect forever, and a file owned by another process is not worth waiting for.
+	 */
+	lock(): void {
+		if (!this.filename || this.release) return;
+		try {
+			// The lock is a sibling directory refreshed every few seconds; a crashed owner's goes stale after 10 s.
+			this.release = lockfile.lockSync(this.filename, { realpath: false, stale: 10_000, update: 2_000 });
+		} catch (err) {
+			throw new Error(
+				`${this.filename} is in use by another process (${(err as Error).message}). ` +
+					"NeDB files belong to one process: run replicas with DB_URI=postgres://… or give each its own DATA_DIR."
+			);
+		}
+	}
+
 	override async connect(): Promise<void> {
+		this.lock();
 		await super.connect();
 		const db = this.db;
 		db.update = (query: object, update: object, options: object) =>
 			db.updateAsync(query, update, options).then((r: { numAffected: number; affectedDocuments: unknown }) => [r.numAffected, r.affectedDocuments]);
-		if (db.filename) db.setAutocompactionInterval(60_000);
+		if (this.filename) db.setAutocompactionInterval(60_000);
 	}
+
 	override async disconnect(): Promise<void> {
-		this.db?.stopAutocompaction();
-		// flush the compacted log so the next start reads a short file
-		if (this.db?.filename) await this.db.compactDatafileAsync();
+		if (this.db) {
+			this.db.stopAutocompaction();
+			// flush the compacted log so the next start reads a short file
+			if (this.filename) await this.db.compactDatafileAsync();
+		}
+		this.release?.();
+		this.release = undefined;
 		return super.disconnect();
+	}
+}
+
+/** LIKE patterns take the search text literally. */
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, c => `\\${c}`);
+
+/**
+ * moleculer-db's Sequelize adapter on a table of our own definition, created on connect.
+ * Two changes: `search` is a case-insensitive substring match with the text taken literally, as on
+ * NeDB (the adapter's own is a case-sensitive LIKE that treats `%` and `_` as wildcards), and the
+ * table creation is retried once, since two replicas starting together can race on CREATE TABLE.
+ */
+class SqlAdapter extends SequelizeDbAdapter {
+	declare db: Sequelize;
+	declare model: ModelStatic<Model>;
+	declare service: Service;
+	declare broker: ServiceBroker;
+
+	constructor(
+		private readonly uri: string,
+		private readonly table: string,
+		private readonly columns: Columns
+	) {
+		super(uri);
+	}
+
+	override init(broker: ServiceBroker, service: Service): void {
+		this.broker = broker;
+		this.service = service;
+	}
+
+	override async connect(): Promise<void> {
+		this.db = new Sequelize(this.uri, { logging: false, pool: { max: 5, acquire: 5_000 } });
+		await this.db.authenticate();
+		this.model = this.db.define(this.table, this.columns, { tableName: this.table, timestamps: false });
+		try {
+			await this.model.sync();
+		} catch {
+			await new Promise(r => setTimeout(r, 250));
+			await this.model.sync();
+		}
+	}
+
+	override createCursor(params: Record<string, any> | undefined, isCounting?: boolean) {
+		const cursor = super.createCursor.bind(this) as (p: object | undefined, counting?: boolean) => unknown;
+		if (typeof params?.search !== "string" || params.search === "") return cursor(params, isCounting);
+		const { search, searchFields, query, ...rest } = params;
+		const fields: string[] = typeof searchFields === "string" ? searchFields.split(" ") : (searchFields ?? []);
+		const match = { [Op.or]: fields.map(f => ({ [f]: { [Op.iLike]: `%${escapeLike(search)}%` } })) };
+		return cursor({ ...rest, query: query ? { [Op.and]: [query, match] } : match }, isCounting);
 	}
 }
 
 /**
  * The one place that turns `DB_URI` into a moleculer-db adapter (STYLE.md rule 5):
- *  - unset       → NeDB files `<DATA_DIR>/<collection>.db`, which survive a restart
- *  - `memory://` → NeDB in memory, for throwaway runs
+ *  - unset                    → NeDB files `<DATA_DIR>/<collection>.db`, which survive a restart
+ *  - `memory://`              → NeDB in memory, for throwaway runs
+ *  - `postgres://…`           → table `<collection>` in PostgreSQL (shared by replicas)
  */
-export function createAdapter(collection: string, uri = config.dbUri, dataDir = config.dataDir): DbAdapter {
+export function createAdapter(collection: string, columns: Columns, uri = config.dbUri, dataDir = config.dataDir): NeDbAdapter | SqlAdapter {
 	if (uri == null) {
 		fs.mkdirSync(dataDir, { recursive: true });
-		return new NeDbAdapter({ filename: path.resolve(dataDir, `${collection}.db`) });
+		return new NeDbAdapter(path.resolve(dataDir, `${collection}.db`));
 	}
 	if (uri === "memory://") return new NeDbAdapter();
+	if (/^postgres(ql)?:\/\//.test(uri)) return new SqlAdapter(uri, collection, columns);
 	const scheme = uri.split(":")[0];
-	throw new Error(`Unsupported DB_URI scheme "${scheme}:" (use memory://, or leave DB_URI unset for NeDB files)`);
+	throw new Error(`Unsupported DB_URI scheme "${scheme}:" in ${maskUri(uri)} (use postgres://…, memory://, or leave DB_URI unset for NeDB files)`);
 }
 
 /**
  * moleculer-db over the adapter `DB_URI` selects. The adapter is made in `merged`, once per
  * service instance, so two brokers in one process never share a datastore.
  */
-export default function DbMixin(collection: string): Partial<ServiceSchema> {
+export default function DbMixin(collection: string, columns: Columns): Partial<ServiceSchema> {
 	return {
 		mixins: [DbService],
 		merged(schema: ServiceSchema & { adapter?: DbAdapter }) {
-			schema.adapter = createAdapter(collection);
+			schema.adapter = createAdapter(collection, columns) as unknown as DbAdapter;
+		},
+		created(this: Service & { adapter?: unknown }) {
+			if (this.adapter instanceof NeDbAdapter) this.adapter.lock();
 		},
 		methods: {
 			/** Throws when the store cannot answer a trivial query (readiness). */
@@ -63,29 +161,97 @@ export default function DbMixin(collection: string): Partial<ServiceSchema> {
 	} as Partial<ServiceSchema>;
 }
 
+/** A keyed document collection: the few operations trashReport needs, the same on every store. */
+export interface Store<T extends { _id: string }> {
+	get(id: string): Promise<T | null>;
+	all(): Promise<T[]>;
+	/** Inserts the document, or sets the given fields of an existing one. */
+	put(doc: Partial<T> & { _id: string }): Promise<void>;
+	/**
+	 * Writes the document unless the stored one has the same or a later `version` (a string that
+	 * sorts in time order). Atomic, also between processes; true when it wrote.
+	 */
+	putIfNewer(doc: T & { version: string }): Promise<boolean>;
+	/** Removes the documents whose `field` sorts before `value`; returns how many. */
+	removeBefore(field: keyof T & string, value: string): Promise<number>;
+	count(): Promise<number>;
+}
+
+/** NeDB: one process owns the file (locked), so a per-key lock makes the compare-and-set atomic. */
+function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
+	const lock = new KeyedLock();
+	const db = () => adapter.db;
+	return {
+		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
+		all: () => db().findAsync({}),
+		put: async ({ _id, ...fields }) => void (await db().updateAsync({ _id }, { $set: fields }, { upsert: true })),
+		putIfNewer: doc =>
+			lock.run(doc._id, async () => {
+				const current = (await db().findOneAsync({ _id: doc._id })) as { version?: string } | null;
+				if (current?.version != null && current.version >= doc.version) return false;
+				const { _id, ...fields } = doc;
+				await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
+				return true;
+			}),
+		removeBefore: (field, value) => db().removeAsync({ [field]: { $lt: value } }, { multi: true }),
+		count: () => db().countAsync({})
+	};
+}
+
+/** PostgreSQL: the compare-and-set is one INSERT … ON CONFLICT … WHERE statement. */
+function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
+	const plain = (m: Model | null) => (m ? (m.get({ plain: true }) as T) : null);
+	return {
+		get: async id => plain(await adapter.model.findByPk(id)),
+		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
+		put: async doc => void (await adapter.model.upsert(doc)),
+		async putIfNewer(doc) {
+			const cols = Object.keys(doc);
+			const q = (c: string) => `"${c.replace(/"/g, '""')}"`;
+			const sql =
+				`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")}) ` +
+				`ON CONFLICT ("_id") DO UPDATE SET ${cols.filter(c => c !== "_id").map(c => `${q(c)} = EXCLUDED.${q(c)}`).join(", ")} ` +
+				`WHERE ${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version" RETURNING "_id"`;
+			const [rows] = await adapter.db.query(sql, { bind: cols.map(c => (doc as Record<string, unknown>)[c]) });
+			return (rows as unknown[]).length > 0;
+		},
+		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),
+		count: () => adapter.model.count()
+	};
+}
+
 interface StoresVars<K extends string> {
-	stores: Record<K, DbAdapter>;
+	adapters: Record<K, NeDbAdapter | SqlAdapter>;
+	stores: Record<K, Store<any>>;
 }
 
 /**
- * Plain moleculer-db adapters for a service that keeps several collections and exposes
- * its own actions instead of moleculer-db's CRUD ones (trashReport: levels and reports).
+ * Keyed collections (see `Store`) for a service that exposes its own actions instead of
+ * moleculer-db's CRUD ones (trashReport: levels and reports), on the store `DB_URI` selects.
  */
-export function StoresMixin<K extends string>(collections: readonly K[]): Partial<ServiceSchema> {
+export function StoresMixin<K extends string>(tables: Record<K, Columns>): Partial<ServiceSchema> {
+	const names = Object.keys(tables) as K[];
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, { checkStore(): Promise<void> }, StoresVars<K>>> = {
 		created() {
-			this.stores = Object.fromEntries(collections.map(c => [c, createAdapter(c)])) as Record<K, DbAdapter>;
-			for (const store of Object.values<DbAdapter>(this.stores)) store.init(this.broker, this);
+			this.adapters = {} as Record<K, NeDbAdapter | SqlAdapter>;
+			this.stores = {} as Record<K, Store<any>>;
+			for (const name of names) {
+				const adapter = createAdapter(name, tables[name]);
+				if (adapter instanceof NeDbAdapter) adapter.lock();
+				adapter.init(this.broker, this as unknown as Service);
+				this.adapters[name] = adapter;
+				this.stores[name] = adapter instanceof SqlAdapter ? sqlStore(adapter, name) : nedbStore(adapter);
+			}
 		},
 		async started() {
-			for (const store of Object.values<DbAdapter>(this.stores)) await store.connect();
+			for (const name of names) await this.adapters[name].connect();
 		},
 		async stopped() {
-			for (const store of Object.values<DbAdapter>(this.stores)) await store.disconnect();
+			for (const name of names) await this.adapters[name].disconnect();
 		},
 		methods: {
 			async checkStore(): Promise<void> {
-				await this.stores[collections[0]].count();
+				await this.stores[names[0]].count();
 			}
 		}
 	};

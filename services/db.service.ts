@@ -1,6 +1,6 @@
 import type { ServiceSchema } from "moleculer";
 import type { DbServiceSettings } from "moleculer-db";
-import DbMixin from "../mixins/db.mixin";
+import DbMixin, { DataTypes } from "../mixins/db.mixin";
 
 /** A movie as stored and returned over REST. */
 export interface Movie {
@@ -19,7 +19,18 @@ export interface Movie {
  */
 const DbService: ServiceSchema<DbServiceSettings, { checkStore(): Promise<void> }> = {
 	name: "db",
-	mixins: [DbMixin("movies")],
+	mixins: [
+		DbMixin("movies", {
+			id: { type: DataTypes.STRING(36), primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+			title: { type: DataTypes.STRING(200), allowNull: false },
+			year: DataTypes.INTEGER,
+			director: DataTypes.STRING(200),
+			genres: DataTypes.JSONB,
+			// ISO-8601 strings, as on NeDB and in responses
+			createdAt: DataTypes.STRING(30),
+			updatedAt: DataTypes.STRING(30)
+		})
+	],
 	settings: {
 		idField: "id",
 		fields: ["id", "title", "year", "director", "genres", "createdAt", "updatedAt"],

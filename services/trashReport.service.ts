@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import { StoresMixin } from "../mixins/db.mixin";
-import type { DbAdapter } from "../mixins/db.mixin";
+import { DataTypes, StoresMixin } from "../mixins/db.mixin";
+import type { Store } from "../mixins/db.mixin";
 import { config } from "../lib/config";
-import { KeyedLock } from "../lib/keyed-lock";
-import { byCanId, CHANNEL, checkReport, isNewer, reportParams } from "../lib/report";
+import { byCanId, CHANNEL, checkReport, reportParams, reportVersion } from "../lib/report";
 import type { CanLevel, LevelReport } from "../lib/report";
 
 export type ReportStatus = "accepted" | "applied" | "rejected";
@@ -26,6 +25,8 @@ interface LevelDoc {
 	reportedAt: string;
 	receivedAt: string;
 	reportId: string;
+	/** `reportVersion` of the report that set it: later versions win. */
+	version: string;
 }
 interface ReportDoc extends Omit<ReportRecord, "id"> {
 	_id: string;
@@ -48,8 +49,7 @@ interface TrashReportSettings extends ServiceSettingSchema {
 }
 
 interface TrashReportVars {
-	stores: { levels: DbAdapter; reports: DbAdapter };
-	lock: KeyedLock;
+	stores: { levels: Store<LevelDoc>; reports: Store<ReportDoc> };
 	counters: Counters;
 	pruneTimer?: NodeJS.Timeout;
 }
@@ -78,7 +78,27 @@ const toRecord = ({ _id, ...rest }: ReportDoc): ReportRecord => ({ id: _id, ...r
  */
 const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods, TrashReportVars> = {
 	name: "trashReport",
-	mixins: [StoresMixin(["levels", "reports"] as const)],
+	mixins: [
+		StoresMixin({
+			levels: {
+				_id: { type: DataTypes.STRING(64), primaryKey: true },
+				level: { type: DataTypes.DOUBLE, allowNull: false },
+				reportedAt: { type: DataTypes.STRING(30), allowNull: false },
+				receivedAt: { type: DataTypes.STRING(30), allowNull: false },
+				reportId: { type: DataTypes.STRING(128), allowNull: false },
+				version: { type: DataTypes.STRING(160), allowNull: false }
+			},
+			reports: {
+				_id: { type: DataTypes.STRING(128), primaryKey: true },
+				status: { type: DataTypes.STRING(10), allowNull: false },
+				reason: DataTypes.TEXT,
+				canId: DataTypes.STRING(64),
+				level: DataTypes.DOUBLE,
+				reportedAt: DataTypes.STRING(30),
+				receivedAt: { type: DataTypes.STRING(30), allowNull: false }
+			}
+		})
+	],
 	settings: {
 		reportRetentionMs: config.reportRetentionMs
 	},
@@ -109,7 +129,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			async handler(ctx: Context<LevelsParams>): Promise<CanLevel[]> {
 				const { min = 0, max = 100 } = ctx.params;
 				if (min > max) throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }]);
-				const docs = (await this.stores.levels.find({})) as LevelDoc[];
+				const docs = await this.stores.levels.all();
 				return docs.filter(d => d.level >= min && d.level <= max).map(toLevel).sort((a, b) => byCanId(a.canId, b.canId));
 			}
 		},
@@ -118,7 +138,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		get: {
 			params: { canId: { type: "string", min: 1, max: 64 } },
 			async handler(ctx: Context<{ canId: string }>): Promise<CanLevel> {
-				const doc = (await this.stores.levels.findById(ctx.params.canId)) as LevelDoc | null;
+				const doc = await this.stores.levels.get(ctx.params.canId);
 				if (!doc) throw new Errors.MoleculerClientError(`Can '${ctx.params.canId}' has not reported.`, 404, "CAN_NOT_FOUND", { canId: ctx.params.canId });
 				return toLevel(doc);
 			}
@@ -128,7 +148,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		status: {
 			params: { id: { type: "string", min: 1, max: 128 } },
 			async handler(ctx: Context<{ id: string }>): Promise<ReportRecord> {
-				const doc = (await this.stores.reports.findById(ctx.params.id)) as ReportDoc | null;
+				const doc = await this.stores.reports.get(ctx.params.id);
 				if (!doc) throw new Errors.MoleculerClientError(`Report '${ctx.params.id}' is unknown (or older than the retention).`, 404, "REPORT_NOT_FOUND", { id: ctx.params.id });
 				return toRecord(doc);
 			}
@@ -182,7 +202,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				return "rejected";
 			}
 			const { report } = checked;
-			const previous = (await this.stores.reports.findById(report.id)) as ReportDoc | null;
+			const previous = await this.stores.reports.get(report.id);
 			if (previous && previous.status !== "accepted") {
 				this.counters.duplicates++;
 				return previous.status;
@@ -194,32 +214,24 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			return "applied";
 		},
 
-		/** Stores the report's level unless the can already has a newer one. Idempotent. */
+		/** Stores the report's level unless the can already has a newer one. Idempotent, atomic across replicas. */
 		applyReport(report: LevelReport, receivedAt: string): Promise<boolean> {
-			return this.lock.run(report.canId, async () => {
-				const current = (await this.stores.levels.findById(report.canId)) as LevelDoc | null;
-				if (current && !isNewer(report, current)) return false;
-				const doc = { level: report.level, reportedAt: report.reportedAt, receivedAt, reportId: report.id };
-				if (current) await this.stores.levels.updateById(report.canId, { $set: doc });
-				else await this.stores.levels.insert({ _id: report.canId, ...doc });
-				return true;
-			});
+			const { id, canId, level, reportedAt } = report;
+			return this.stores.levels.putIfNewer({ _id: canId, level, reportedAt, receivedAt, reportId: id, version: reportVersion(report) });
 		},
 
 		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
-			const updated = await this.stores.reports.updateById(id, { $set: fields });
-			if (!updated) await this.stores.reports.insert({ _id: id, ...fields });
+			await this.stores.reports.put({ _id: id, ...fields });
 		},
 
 		/** Forgets report statuses older than the retention (the bus keeps undelivered ones as long). */
 		async pruneReports(): Promise<number> {
 			const cutoff = new Date(Date.now() - this.settings.reportRetentionMs).toISOString();
-			return (await this.stores.reports.removeMany({ receivedAt: { $lt: cutoff } })) as number;
+			return this.stores.reports.removeBefore("receivedAt", cutoff);
 		}
 	},
 
 	created() {
-		this.lock = new KeyedLock();
 		this.counters = { received: 0, applied: 0, duplicates: 0, rejected: {} };
 	},
 

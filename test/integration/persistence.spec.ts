@@ -34,3 +34,16 @@ it("movies, levels and report statuses survive a restart", async () => {
 		await second.stop();
 	}
 });
+
+it("a second process on the same NeDB files refuses to start, with a clear error", async () => {
+	const owner = await startSystem(["db", "trashReport"]);
+	try {
+		await expect(startSystem(["db"])).rejects.toThrow(/movies\.db is in use by another process.*DB_URI=postgres/);
+		await expect(startSystem(["trashReport"])).rejects.toThrow(/levels\.db is in use by another process/);
+	} finally {
+		await owner.stop();
+	}
+	// released on stop: the next owner starts
+	const next = await startSystem(["db", "trashReport"]);
+	await next.stop();
+});

@@ -1,5 +1,5 @@
 /** The seed report format: what a can may send, and what it becomes. */
-import { byCanId, checkReport, isNewer } from "../../lib/report";
+import { byCanId, checkReport, reportVersion } from "../../lib/report";
 
 const fallback = { id: "bus-1", reportedAt: "2026-01-01T00:00:00.000Z" };
 
@@ -48,18 +48,22 @@ describe("checkReport rejects, naming the field", () => {
 	});
 });
 
-describe("isNewer decides which report of a can wins", () => {
-	const stored = { reportedAt: "2026-01-01T00:00:10Z", reportId: "m" };
-	it("a later report wins, an earlier one loses", () => {
-		expect(isNewer({ reportedAt: "2026-01-01T00:00:11Z", id: "a" }, stored)).toBe(true);
-		expect(isNewer({ reportedAt: "2026-01-01T00:00:09Z", id: "z" }, stored)).toBe(false);
+describe("reportVersion orders the reports of a can", () => {
+	const stored = reportVersion({ reportedAt: "2026-01-01T00:00:10Z", id: "m" });
+	it("a later report sorts after, an earlier one before", () => {
+		expect(reportVersion({ reportedAt: "2026-01-01T00:00:11Z", id: "a" }) > stored).toBe(true);
+		expect(reportVersion({ reportedAt: "2026-01-01T00:00:09.999Z", id: "z" }) < stored).toBe(true);
 	});
-	it("the same report again changes nothing", () => {
-		expect(isNewer({ reportedAt: stored.reportedAt, id: "m" }, stored)).toBe(false);
+	it("the same report again is equal, so it changes nothing", () => {
+		expect(reportVersion({ reportedAt: "2026-01-01T00:00:10.000Z", id: "m" })).toBe(stored);
 	});
 	it("a tie on time is broken by id, the same way everywhere", () => {
-		expect(isNewer({ reportedAt: "2026-01-01T00:00:10.000Z", id: "n" }, stored)).toBe(true);
-		expect(isNewer({ reportedAt: "2026-01-01T00:00:10.000Z", id: "l" }, stored)).toBe(false);
+		expect(reportVersion({ reportedAt: "2026-01-01T00:00:10.000Z", id: "n" }) > stored).toBe(true);
+		expect(reportVersion({ reportedAt: "2026-01-01T00:00:10.000Z", id: "l" }) < stored).toBe(true);
+	});
+	it("orders by time, not by how the time was written", () => {
+		expect(reportVersion({ reportedAt: "2026-01-01T01:00:00+01:00", id: "a" })).toBe(reportVersion({ reportedAt: "2026-01-01T00:00:00.000Z", id: "a" }));
+		expect(reportVersion({ reportedAt: "2026-01-01T00:00:02Z", id: "a" }) > reportVersion({ reportedAt: "2026-01-01T00:00:10Z", id: "a" })).toBe(false);
 	});
 });
 
