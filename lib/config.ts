@@ -15,7 +15,7 @@ export interface Config {
 	tracing: boolean;
 	dbUri: string | null;
 	dataDir: string;
-	serializer: string;
+	serializer: (typeof SERIALIZERS)[number];
 	apiToken: string | null;
 	nodeID: string | null;
 	namespace: string;
@@ -42,6 +42,16 @@ function bool(value: string | undefined, fallback: boolean): boolean {
 	return !["0", "false", "off", "no"].includes(value.toLowerCase());
 }
 
+/** Serializers whose packages are installed (Moleculer's names). */
+export const SERIALIZERS = ["JSON", "MsgPack", "CBOR"] as const;
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], fallback: T, name: string): T {
+	if (value == null || value === "") return fallback;
+	const found = allowed.find(a => a.toLowerCase() === value.toLowerCase());
+	if (!found) throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${value}"`);
+	return found;
+}
+
 /** "90s", "15m", "1h", "2d" or plain milliseconds. */
 export function parseDuration(value: string | undefined, fallbackMs: number): number {
 	if (value == null || value === "") return fallbackMs;
@@ -62,6 +72,9 @@ export function parseServices(value: string | undefined): ServiceName[] {
 	return names as ServiceName[];
 }
 
+/** `amqp://user:secret@host` → `amqp://user:***@host`, for logs and errors. */
+export const maskUri = (uri: string) => uri.replace(/\/\/([^:/@]+):[^@]*@/g, "//$1:***@");
+
 export function loadConfig(env: Env = process.env): Config {
 	return {
 		transporter: env.TRANSPORTER?.trim() || null,
@@ -72,7 +85,7 @@ export function loadConfig(env: Env = process.env): Config {
 		tracing: bool(env.TRACING, false),
 		dbUri: env.DB_URI?.trim() || null,
 		dataDir: env.DATA_DIR || "./data",
-		serializer: env.SERIALIZER || "JSON",
+		serializer: oneOf(env.SERIALIZER, SERIALIZERS, "JSON", "SERIALIZER"),
 		apiToken: env.API_TOKEN || null,
 		nodeID: env.NODE_ID || null,
 		namespace: env.NAMESPACE || "",

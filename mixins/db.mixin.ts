@@ -7,7 +7,7 @@ import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
 import { DataTypes, Op, Sequelize } from "sequelize";
 import type { ModelAttributes, ModelStatic, Model } from "sequelize";
 import lockfile from "proper-lockfile";
-import { config } from "../lib/config";
+import { config, maskUri } from "../lib/config";
 import { KeyedLock } from "../lib/keyed-lock";
 
 export type { DbAdapter };
@@ -16,8 +16,6 @@ export { DataTypes };
 /** A table's columns, for SQL stores (NeDB is schemaless and ignores them). */
 export type Columns = ModelAttributes;
 
-/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors. */
-export const maskUri = (uri: string) => uri.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
 
 /**
  * moleculer-db's NeDB adapter wraps `update` in a promisify around a Promise, which works but makes
@@ -112,6 +110,11 @@ class SqlAdapter extends SequelizeDbAdapter {
 		}
 	}
 
+	/** Absent fields are absent, as on NeDB, not `null`. */
+	override entityToObject(entity: Model): object {
+		return Object.fromEntries(Object.entries(entity.get({ plain: true }) as object).filter(([, v]) => v !== null));
+	}
+
 	override createCursor(params: Record<string, any> | undefined, isCounting?: boolean) {
 		const cursor = super.createCursor.bind(this) as (p: object | undefined, counting?: boolean) => unknown;
 		if (typeof params?.search !== "string" || params.search === "") return cursor(params, isCounting);
@@ -200,7 +203,7 @@ function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 
 /** PostgreSQL: the compare-and-set is one INSERT … ON CONFLICT … WHERE statement. */
 function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
-	const plain = (m: Model | null) => (m ? (m.get({ plain: true }) as T) : null);
+	const plain = (m: Model | null) => (m ? (adapter.entityToObject(m) as T) : null);
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),

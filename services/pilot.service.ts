@@ -71,10 +71,11 @@ const PilotService: ServiceSchema = {
 		/** Creates a movie; answers 201 through the gateway. */
 		create: {
 			params: movieFields,
-			async handler(ctx: Context<MovieInput, { $statusCode?: number }>): Promise<Movie> {
+			async handler(ctx: Context<MovieInput, { $statusCode?: number; $location?: string }>): Promise<Movie> {
 				const now = new Date().toISOString();
 				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/movies/${encodeURIComponent(movie.id)}`;
 				ctx.emit("movie.created", movie);
 				return movie;
 			}

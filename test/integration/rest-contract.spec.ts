@@ -31,6 +31,7 @@ describe("movies", () => {
 		expect(res.status).toBe(201);
 		expect(res.body).toMatchObject({ id: expect.any(String), title: "Alien", year: 1979, director: "Ridley Scott", genres: ["horror", "sci-fi"] });
 		expect(Date.parse(res.body.createdAt)).not.toBeNaN();
+		expect(res.headers.get("location")).toBe(`/movies/${res.body.id}`);
 		alien = res.body;
 		await eventually(() => events.find(e => e.name === "movie.created" && e.params.id === alien.id));
 	});
@@ -100,6 +101,7 @@ describe("levels and reports", () => {
 		const res = await sys.request("POST", "/levels", { can_id: "333", level: "30.65" });
 		expect(res.status).toBe(202);
 		expect(res.body).toEqual({ id: expect.any(String), status: "accepted" });
+		expect(res.headers.get("location")).toBe(`/reports/${res.body.id}`);
 
 		const status = await eventually(async () => {
 			const r = await sys.get(`/reports/${res.body.id}`);

@@ -1,5 +1,5 @@
 /** Environment parsing: defaults from DESIGN.md, and a clear error for a bad value. */
-import { ALL_SERVICES, loadConfig, parseDuration, parseServices } from "../../lib/config";
+import { ALL_SERVICES, loadConfig, maskUri, parseDuration, parseServices } from "../../lib/config";
 
 it("defaults match the design's configuration table", () => {
 	expect(loadConfig({})).toMatchObject({
@@ -51,4 +51,15 @@ it.each([
 
 it.each([["0"], ["false"], ["off"], ["no"]])("SIM_AUTOSTART=%s turns the simulator's autostart off", value => {
 	expect(loadConfig({ SIM_AUTOSTART: value }).simAutostart).toBe(false);
+});
+
+it("SERIALIZER is one of the installed ones, matched without case", () => {
+	expect(loadConfig({ SERIALIZER: "cbor" }).serializer).toBe("CBOR");
+	expect(loadConfig({ SERIALIZER: "MsgPack" }).serializer).toBe("MsgPack");
+	expect(() => loadConfig({ SERIALIZER: "Avro" })).toThrow('SERIALIZER must be one of JSON, MsgPack, CBOR, got "Avro"');
+});
+
+it("maskUri hides passwords in URLs, also in lists", () => {
+	expect(maskUri("amqp://user:s3cret@host:5672,amqp://u2:p@h2")).toBe("amqp://user:***@host:5672,amqp://u2:***@h2");
+	expect(maskUri("nats://127.0.0.1:4222")).toBe("nats://127.0.0.1:4222");
 });
