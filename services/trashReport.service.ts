@@ -106,7 +106,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		/** Accepts a report in the seed format, publishes it on the channel, answers 202 with its id. */
 		report: {
 			params: reportParams,
-			async handler(ctx: Context<Record<string, unknown>, { $statusCode?: number; $location?: string }>) {
+			async handler(ctx: Context<Record<string, unknown>, { $statusCode?: number; $responseHeaders?: Record<string, string> }>) {
 				const receivedAt = new Date().toISOString();
 				const checked = checkReport(ctx.params, { id: randomUUID(), reportedAt: receivedAt });
 				if (!checked.ok) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", checked.errors);
@@ -115,7 +115,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				await this.setStatus({ id: report.id, status: "accepted", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
 				await this.broker.sendToChannel(CHANNEL, { id: report.id, can_id: report.canId, level: report.level, reportedAt: report.reportedAt });
 				ctx.meta.$statusCode = 202;
-				ctx.meta.$location = `/reports/${encodeURIComponent(report.id)}`;
+				// where to follow the report (moleculer-web sets $location only on 201 and 3xx)
+				ctx.meta.$responseHeaders = { Location: `/reports/${encodeURIComponent(report.id)}` };
 				return { id: report.id, status: "accepted" as const };
 			}
 		},
