@@ -32,6 +32,11 @@ export async function startSystem(
 	await broker.start();
 	const server = services.includes("rest") ? (broker.getLocalService("rest") as unknown as { server: Server }).server : null;
 	const url = server ? `http://127.0.0.1:${(server.address() as AddressInfo).port}` : "";
+	return { broker, url, ...httpClient(url), stop: () => broker.stop() };
+}
+
+/** A small JSON-over-HTTP client of a gateway. */
+export function httpClient(url: string): Pick<System, "request" | "get"> {
 	const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
 		const raw = typeof body === "string" || body === undefined ? body : JSON.stringify(body);
 		const res = await fetch(url + path, {
@@ -49,13 +54,7 @@ export async function startSystem(
 		}
 		return { status: res.status, body: parsed as any, headers: res.headers };
 	};
-	return {
-		broker,
-		url,
-		request,
-		get: path => request("GET", path),
-		stop: () => broker.stop()
-	};
+	return { request, get: (path: string) => request("GET", path) };
 }
 
 type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;

@@ -1,0 +1,190 @@
+/**
+ * The system spread over processes the way compose and Kubernetes run it: one OS process per
+ * service (two `db`, two `trashReport`), all on a real NATS or RabbitMQ, sharing a real
+ * PostgreSQL. The test joins the bus as one more node, so it can call actions, listen to events
+ * and publish reports like any service would.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { Client } from "pg";
+import { createBroker } from "../../lib/broker";
+import { transporterFor } from "../../moleculer.config";
+import type { ServiceName } from "../../lib/config";
+import { eventually, httpClient, startSystem } from "./system";
+import type { System } from "./system";
+
+export type DeploymentKind = "embedded" | "nats" | "amqp";
+
+/** One OS process of the deployment. */
+export interface Proc {
+	name: string;
+	nodeID: string;
+	services: ServiceName[];
+	child: ChildProcess;
+	output: string;
+	exited: Promise<number | null>;
+}
+
+export interface Deployment extends System {
+	kind: DeploymentKind;
+	procs: Proc[];
+	/** Starts one more process (or starts a killed one again under the same node id). */
+	spawn(name: string, services: ServiceName[]): Promise<Proc>;
+	kill(proc: Proc, signal?: NodeJS.Signals): Promise<void>;
+	env: Record<string, string>;
+}
+
+const ROOT = path.resolve(__dirname, "../..");
+
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const srv = net.createServer().listen(0, "127.0.0.1", () => {
+			const { port } = srv.address() as net.AddressInfo;
+			srv.close(() => resolve(port));
+		});
+		srv.on("error", reject);
+	});
+}
+
+/** A fresh database on the test PostgreSQL (TEST_PG_URL, started by the global setup). */
+export async function freshDatabase(prefix: string): Promise<string> {
+	const base = process.env.TEST_PG_URL;
+	if (!base) throw new Error("TEST_PG_URL is not set: the jest global setup starts PostgreSQL (see test/support/global-setup.ts)");
+	const name = `${prefix}_${process.pid}_${Date.now()}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+	const client = new Client({ connectionString: `${base}/postgres` });
+	await client.connect();
+	try {
+		await client.query(`CREATE DATABASE "${name}"`);
+	} finally {
+		await client.end();
+	}
+	return `${base}/${name}`;
+}
+
+export function transporterUrl(kind: Exclude<DeploymentKind, "embedded">): string {
+	const url = kind === "nats" ? process.env.TEST_NATS_URL : process.env.TEST_AMQP_URL;
+	if (!url) throw new Error(`No test ${kind} server: the jest global setup starts one (see test/support/global-setup.ts)`);
+	return url;
+}
+
+/** The layout of the multi-process deployments: one process per service, two of the stateful ones. */
+export const LAYOUT: [string, ServiceName[]][] = [
+	["gateway", ["rest", "systemManager"]],
+	["pilot", ["pilot"]],
+	["db-1", ["db"]],
+	["db-2", ["db"]],
+	["trashReport-1", ["trashReport"]],
+	["trashReport-2", ["trashReport"]],
+	["simulator", ["simulator"]]
+];
+
+let seq = 0;
+
+/**
+ * Starts a deployment. "embedded" is the in-process system of the core issue; "nats" and "amqp"
+ * spawn `LAYOUT` as separate `node bin/start.ts` processes and wait until the gateway is ready
+ * and every replica is registered.
+ */
+export async function startDeployment(kind: DeploymentKind, layout = LAYOUT): Promise<Deployment> {
+	if (kind === "embedded") {
+		const sys = await startSystem();
+		return { ...sys, kind, procs: [], env: {}, spawn: () => Promise.reject(new Error("embedded has no processes")), kill: () => Promise.resolve() };
+	}
+	const run = `${kind}${++seq}`;
+	const port = await freePort();
+	const env: Record<string, string> = {
+		TRANSPORTER: transporterUrl(kind),
+		NAMESPACE: `${run}-${process.pid}`,
+		DB_URI: await freshDatabase(run),
+		METRICS: "false",
+		SIM_AUTOSTART: "false",
+		LOG_LEVEL: "warn"
+	};
+	const procs: Proc[] = [];
+
+	const spawnProc = async (name: string, services: ServiceName[]): Promise<Proc> => {
+		const nodeID = `${name}-${run}`;
+		const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], {
+			cwd: ROOT,
+			env: { ...process.env, ...env, SERVICES: services.join(","), NODE_ID: nodeID, PORT: services.includes("rest") ? String(port) : "0" },
+			stdio: ["ignore", "pipe", "pipe"]
+		});
+		const proc: Proc = { name, nodeID, services, child, output: "", exited: new Promise(resolve => child.on("exit", code => resolve(code))) };
+		child.stdout!.on("data", chunk => (proc.output += chunk));
+		child.stderr!.on("data", chunk => (proc.output += chunk));
+		const old = procs.findIndex(p => p.name === name);
+		if (old >= 0) procs.splice(old, 1, proc);
+		else procs.push(proc);
+		return proc;
+	};
+
+	for (const [name, services] of layout) await spawnProc(name, services);
+
+	// The test's own node on the same bus: no services of the system, just a client of them.
+	const broker = await createBroker([], { nodeID: `test-${run}`, transporter: transporterFor(env.TRANSPORTER), namespace: env.NAMESPACE, logger: false });
+	await broker.start();
+	const url = `http://127.0.0.1:${port}`;
+	const http = httpClient(url);
+
+	const expected = new Map<string, number>();
+	for (const [, services] of layout) for (const s of services) expected.set(s, (expected.get(s) ?? 0) + 1);
+	try {
+		await eventually(async () => {
+			const ready = await http.get("/health/ready");
+			if (ready.status !== 200) return false;
+			const workers = (await http.get("/workers")).body as { type: string; instances: number }[];
+			return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
+		}, 60_000, 200);
+	} catch (err) {
+		const logs = procs.map(p => `--- ${p.name} ---\n${p.output.slice(-2_000)}`).join("\n");
+		await Promise.all(procs.map(p => killProc(p, "SIGKILL")));
+		await broker.stop();
+		throw new Error(`${kind} deployment did not become ready: ${(err as Error).message}\n${logs}`);
+	}
+
+	return {
+		kind,
+		broker,
+		url,
+		...http,
+		procs,
+		env,
+		spawn: spawnProc,
+		kill: killProc,
+		async stop() {
+			await broker.stop();
+			await Promise.all(procs.map(p => killProc(p, "SIGTERM")));
+		}
+	};
+}
+
+async function killProc(proc: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+	if (proc.child.exitCode != null || proc.child.signalCode != null) return;
+	proc.child.kill(signal);
+	const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
+	await proc.exited;
+	clearTimeout(timer);
+}
+
+interface IngestStats {
+	received: number;
+	applied: number;
+	duplicates: number;
+	rejected: Record<string, number>;
+}
+
+/** trashReport's ingest counters summed over every live replica (each counts what it consumed). */
+export async function ingestStats(broker: import("moleculer").ServiceBroker): Promise<IngestStats> {
+	const nodes = broker.registry.getServiceList({ onlyAvailable: true }).filter(s => s.name === "trashReport").map(s => s.nodeID);
+	const all = await Promise.all(nodes.map(nodeID => broker.call<IngestStats, object>("trashReport.stats", {}, { nodeID })));
+	const total: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+	for (const s of all) {
+		total.received += s.received;
+		total.applied += s.applied;
+		total.duplicates += s.duplicates;
+		for (const [field, n] of Object.entries(s.rejected)) total.rejected[field] = (total.rejected[field] ?? 0) + n;
+	}
+	return total;
+}
