@@ -91,9 +91,11 @@ const brokerConfig: BrokerOptions = {
 		}
 	},
 
-	// A dead node (kill -9, no goodbye packet) leaves the registry after 3 missed beats.
-	heartbeatInterval: 5,
-	heartbeatTimeout: 15,
+	// A dead node (kill -9, no goodbye packet) leaves the registry after 3 missed beats; the
+	// check runs every heartbeatTimeout, so it is gone within 6–12 s. Calls sent to it meanwhile
+	// time out (pilot → db: 3 s) and are retried on a live replica.
+	heartbeatInterval: 2,
+	heartbeatTimeout: 6,
 
 	registry: {
 		strategy: "RoundRobin",

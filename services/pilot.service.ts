@@ -21,6 +21,13 @@ export interface MoviePage {
 	totalPages: number;
 }
 
+/**
+ * A db operation takes milliseconds; a db replica that does not answer in 3 s is presumed dead
+ * (killed before the heartbeat timeout noticed), and the retry policy sends the call to another
+ * replica well within the caller's own REQUEST_TIMEOUT_MS.
+ */
+const DB_CALL = { timeout: 3_000 };
+
 const SORTABLE = ["title", "year", "director", "createdAt", "updatedAt"];
 const thisYear = new Date().getUTCFullYear();
 
@@ -51,12 +58,8 @@ const PilotService: ServiceSchema = {
 			},
 			handler(ctx: Context<ListParams>): Promise<MoviePage> {
 				const { page, pageSize, sort, search } = ctx.params;
-				return ctx.call("db.list", {
-					page,
-					pageSize,
-					sort,
-					...(search ? { search, searchFields: ["title", "director"] } : {})
-				});
+				const query = { page, pageSize, sort, ...(search ? { search, searchFields: ["title", "director"] } : {}) };
+				return ctx.call("db.list", query, DB_CALL);
 			}
 		},
 
@@ -64,7 +67,7 @@ const PilotService: ServiceSchema = {
 		get: {
 			params: { id: { type: "string", min: 1, max: 64 } },
 			handler(ctx: Context<{ id: string }>): Promise<Movie> {
-				return ctx.call("db.get", { id: ctx.params.id });
+				return ctx.call("db.get", { id: ctx.params.id }, DB_CALL);
 			}
 		},
 
@@ -73,7 +76,7 @@ const PilotService: ServiceSchema = {
 			params: movieFields,
 			async handler(ctx: Context<MovieInput, { $statusCode?: number; $location?: string }>): Promise<Movie> {
 				const now = new Date().toISOString();
-				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now });
+				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now }, DB_CALL);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/movies/${encodeURIComponent(movie.id)}`;
 				ctx.emit("movie.created", movie);
@@ -92,7 +95,7 @@ const PilotService: ServiceSchema = {
 				const movie = await ctx.call<Movie, object>("db.update", {
 					...ctx.params,
 					updatedAt: new Date().toISOString()
-				});
+				}, DB_CALL);
 				ctx.emit("movie.updated", movie);
 				return movie;
 			}
@@ -103,7 +106,7 @@ const PilotService: ServiceSchema = {
 			params: { id: { type: "string", min: 1, max: 64 } },
 			async handler(ctx: Context<{ id: string }>): Promise<{ id: string }> {
 				const { id } = ctx.params;
-				await ctx.call("db.remove", { id });
+				await ctx.call("db.remove", { id }, DB_CALL);
 				ctx.emit("movie.removed", { id });
 				return { id };
 			}
@@ -113,7 +116,7 @@ const PilotService: ServiceSchema = {
 		count: {
 			params: {},
 			handler(ctx: Context): Promise<number> {
-				return ctx.call("db.count");
+				return ctx.call("db.count", {}, DB_CALL);
 			}
 		}
 	}

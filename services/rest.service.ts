@@ -29,8 +29,9 @@ const WRITES = new Set(["POST", "PUT", "DELETE", "PATCH"]);
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
 // Errors that mean "nobody can serve this right now": the caller should retry later (503),
-// rather than read a 404 about an internal service name.
-const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "BAD_GATEWAY"]);
+// rather than read a 404 about an internal service name. A timeout is one of them: the workers
+// that were asked did not answer within REQUEST_TIMEOUT_MS (typically: just died).
+const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "BAD_GATEWAY", "REQUEST_TIMEOUT"]);
 
 /**
  * The only HTTP entry: the REST contract of DESIGN.md as moleculer-web aliases. Routes
@@ -49,6 +50,10 @@ const RestService: ServiceSchema<RestSettings> = {
 				mappingPolicy: "restrict",
 				autoAliases: false,
 				authorization: true,
+				// Every HTTP request answers within REQUEST_TIMEOUT_MS: the gateway does not retry a
+				// timed-out call from scratch; the services behind it retry their own dependencies
+				// within that deadline (Moleculer passes the remaining time down the call chain).
+				callOptions: { retries: 0 },
 				aliases: {
 					"GET /movies": "pilot.list",
 					"GET /movies/:id": "pilot.get",
