@@ -4,20 +4,10 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort } from "../support/servers";
 import { eventually } from "../support/system";
-
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer().listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as net.AddressInfo;
-			srv.close(() => resolve(port));
-		});
-		srv.on("error", reject);
-	});
-}
 
 it("npm start serves 10 cans within 5 s and stops gracefully on SIGTERM", async () => {
 	const [port, metricsPort] = [await freePort(), await freePort()];

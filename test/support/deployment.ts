@@ -6,12 +6,12 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { Client } from "pg";
 import { createBroker } from "../../lib/broker";
 import { transporterFor } from "../../moleculer.config";
 import type { ServiceName } from "../../lib/config";
+import { freePort } from "./servers";
 import { eventually, httpClient, startSystem } from "./system";
 import type { System } from "./system";
 
@@ -37,16 +37,6 @@ export interface Deployment extends System {
 }
 
 const ROOT = path.resolve(__dirname, "../..");
-
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer().listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as net.AddressInfo;
-			srv.close(() => resolve(port));
-		});
-		srv.on("error", reject);
-	});
-}
 
 /** A fresh database on the test PostgreSQL (TEST_PG_URL, started by the global setup). */
 export async function freshDatabase(prefix: string): Promise<string> {
@@ -87,7 +77,10 @@ let seq = 0;
  * spawn `LAYOUT` as separate `node bin/start.ts` processes and wait until the gateway is ready
  * and every replica is registered.
  */
-export async function startDeployment(kind: DeploymentKind, layout = LAYOUT): Promise<Deployment> {
+export async function startDeployment(
+	kind: DeploymentKind,
+	{ layout = LAYOUT, transporter, env: extraEnv = {} }: { layout?: typeof LAYOUT; transporter?: string; env?: Record<string, string> } = {}
+): Promise<Deployment> {
 	if (kind === "embedded") {
 		const sys = await startSystem();
 		return { ...sys, kind, procs: [], env: {}, spawn: () => Promise.reject(new Error("embedded has no processes")), kill: () => Promise.resolve() };
@@ -95,12 +88,13 @@ export async function startDeployment(kind: DeploymentKind, layout = LAYOUT): Pr
 	const run = `${kind}${++seq}`;
 	const port = await freePort();
 	const env: Record<string, string> = {
-		TRANSPORTER: transporterUrl(kind),
+		TRANSPORTER: transporter ?? transporterUrl(kind),
 		NAMESPACE: `${run}-${process.pid}`,
 		DB_URI: await freshDatabase(run),
 		METRICS: "false",
 		SIM_AUTOSTART: "false",
-		LOG_LEVEL: "warn"
+		LOG_LEVEL: "warn",
+		...extraEnv
 	};
 	const procs: Proc[] = [];
 

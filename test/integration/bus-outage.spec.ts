@@ -1,0 +1,162 @@
+/**
+ * When the bus itself fails: a NATS cluster node dies under load, RabbitMQ restarts, or the
+ * configured bus is wrong. Services reconnect by themselves; nothing hangs or spins.
+ */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { startDeployment } from "../support/deployment";
+import type { Deployment } from "../support/deployment";
+import { freePort, startNatsCluster, startRabbit } from "../support/servers";
+import type { NatsCluster, RunningServer } from "../support/servers";
+import { eventually } from "../support/system";
+
+/** GET /movies from a few loops until stopped; failures are counted, not thrown. */
+function steadyLoad(sys: Deployment, concurrency = 4, maxRequests = 5_000) {
+	let ok = 0;
+	let failed = 0;
+	let running = true;
+	const loop = async () => {
+		while (running && ok + failed < maxRequests) {
+			const status = await sys.get("/movies?pageSize=5").then(r => r.status, () => 0);
+			if (status === 200) ok++;
+			else failed++;
+		}
+	};
+	const loops = Array.from({ length: concurrency }, loop);
+	return {
+		async stop() {
+			running = false;
+			await Promise.all(loops);
+			return { ok, failed, total: ok + failed };
+		}
+	};
+}
+
+/** The contract's main rows, quickly: a movie round trip, a report applied, every worker known. */
+async function contractHolds(sys: Deployment) {
+	const created = await sys.request("POST", "/movies", { title: `Back ${Date.now()}` });
+	expect(created.status).toBe(201);
+	expect((await sys.get(`/movies/${created.body.id}`)).body.title).toBe(created.body.title);
+	expect((await sys.request("DELETE", `/movies/${created.body.id}`)).status).toBe(200);
+	const report = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
+	expect(report.status).toBe(202);
+	await eventually(async () => (await sys.get(`/reports/${report.body.id}`)).body.status === "applied", 10_000);
+	const types = ((await sys.get("/workers")).body as { type: string }[]).map(w => w.type);
+	expect(types).toEqual(expect.arrayContaining(["db", "pilot", "rest", "systemManager", "trashReport"]));
+}
+
+describe("a 2-node NATS cluster losing a node under load", () => {
+	let cluster: NatsCluster;
+	let sys: Deployment;
+	beforeAll(async () => {
+		cluster = await startNatsCluster(2, { jetstream: false });
+		sys = await startDeployment("nats", { transporter: cluster.urls.join(",") });
+	}, 90_000);
+	afterAll(async () => {
+		await sys?.stop();
+		await cluster?.stop();
+	});
+
+	it("keeps serving; every client reconnects to the surviving node in under 2 s", async () => {
+		const [doomed, survivor] = cluster.nodes;
+		const connections = async (node: typeof survivor) => ((await (await fetch(`${node.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
+		// every process of the deployment and the test's own node hold one connection each
+		const clients = sys.procs.length + 1;
+		expect((await connections(doomed)) + (await connections(survivor))).toBe(clients);
+
+		const load = steadyLoad(sys);
+		await new Promise(r => setTimeout(r, 1_000));
+		const killedAt = Date.now();
+		await doomed.kill();
+		await eventually(async () => (await connections(survivor)) === clients, 10_000, 50);
+		const reconnectMs = Date.now() - killedAt;
+		await new Promise(r => setTimeout(r, 2_000));
+		const result = await load.stop();
+		console.log(`[nats cluster] node killed under load: all ${clients} clients on the survivor after ${reconnectMs} ms; ${result.failed} of ${result.total} requests failed`);
+		expect(reconnectMs).toBeLessThan(2_000);
+		expect(result.ok).toBeGreaterThan(result.failed);
+		await contractHolds(sys);
+	}, 60_000);
+});
+
+describe("RabbitMQ stopped and started again on the same port", () => {
+	let rabbit: RunningServer;
+	let sys: Deployment;
+	beforeAll(async () => {
+		rabbit = await startRabbit();
+		sys = await startDeployment("amqp", { transporter: rabbit.url });
+	}, 120_000);
+	afterAll(async () => {
+		await sys?.stop();
+		await rabbit?.stop();
+	});
+
+	it("every service reconnects by itself and the contract holds again; no process exited", async () => {
+		await contractHolds(sys);
+		await rabbit.stop({ keepData: true });
+		const downAt = Date.now();
+		await rabbit.start();
+		const upMs = Date.now() - downAt;
+		await eventually(async () => (await sys.get("/health/ready")).status === 200, 60_000, 250);
+		const expected = new Map<string, number>();
+		for (const p of sys.procs) for (const s of p.services) expected.set(s, (expected.get(s) ?? 0) + 1);
+		await eventually(async () => {
+			const workers = (await sys.get("/workers")).body as { type: string; instances: number }[];
+			return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
+		}, 30_000, 250);
+		console.log(`[amqp] RabbitMQ restart took ${upMs} ms; the deployment was ready again ${Date.now() - downAt} ms after the stop`);
+		await contractHolds(sys);
+		for (const proc of sys.procs) expect(proc.child.exitCode).toBeNull();
+	}, 120_000);
+});
+
+describe("a wrong TRANSPORTER", () => {
+	const ROOT = path.resolve(__dirname, "../..");
+	/** Runs `npm start`'s process for `ms` (or until it exits) and returns its output and exit code. */
+	function runFor(transporter: string, ms: number): Promise<{ output: string; code: number | null; cpuMs: number }> {
+		return new Promise(resolve => {
+			const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], {
+				cwd: ROOT,
+				env: { ...process.env, TRANSPORTER: transporter, SERVICES: "pilot", METRICS: "false", LOG_LEVEL: "info" },
+				stdio: ["ignore", "pipe", "pipe"]
+			});
+			let output = "";
+			child.stdout.on("data", c => (output += c));
+			child.stderr.on("data", c => (output += c));
+			const started = process.hrtime.bigint();
+			const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+			child.on("exit", code => {
+				clearTimeout(timer);
+				resolve({ output, code, cpuMs: Number(process.hrtime.bigint() - started) / 1e6 });
+			});
+		});
+	}
+
+	it("unreachable: says which bus (password masked) and retries calmly, without a tight loop", async () => {
+		const port = await freePort();
+		const { output, code } = await runFor(`amqp://trash:s3cret@127.0.0.1:${port}`, 8_000);
+		expect(code).toBeNull(); // still trying when killed: it did not crash
+		expect(output).toContain(`amqp://trash:***@127.0.0.1:${port}`);
+		expect(output).not.toContain("s3cret");
+		const attempts = (output.match(/AMQP failed to connect|Connection is failed/g) ?? []).length;
+		console.log(`[bad TRANSPORTER] ${attempts} connection attempts in 8 s`);
+		expect(attempts).toBeGreaterThanOrEqual(1);
+		expect(attempts).toBeLessThanOrEqual(4);
+	}, 20_000);
+
+	it("unreachable NATS: same, with the URL in the log", async () => {
+		const port = await freePort();
+		const { output, code } = await runFor(`nats://127.0.0.1:${port}`, 8_000);
+		expect(code).toBeNull();
+		expect(output).toContain(`nats://127.0.0.1:${port}`);
+		const attempts = (output.match(/NATS error|Connection is failed/g) ?? []).length;
+		expect(attempts).toBeGreaterThanOrEqual(1);
+		expect(attempts).toBeLessThanOrEqual(8);
+	}, 20_000);
+
+	it("malformed: exits non-zero at once with a clear message", async () => {
+		const { output, code } = await runFor("nats//localhost", 8_000);
+		expect(code).toBe(1);
+		expect(output).toContain('Unsupported TRANSPORTER "nats//localhost"');
+	}, 20_000);
+});
