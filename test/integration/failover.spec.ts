@@ -84,7 +84,8 @@ describe.each(KINDS)("on %s", kind => {
 		const tookMs = Date.now() - started;
 		console.log(`[${kind}] no db left: ${res.status} after ${tookMs} ms`);
 		expect(res.status).toBe(503);
-		expect(tookMs).toBeLessThanOrEqual(config.requestTimeoutMs + 1_000);
+		// the gateway gives up on the call at REQUEST_TIMEOUT_MS; the rest is the HTTP round trip on a busy 2-core box
+		expect(tookMs).toBeLessThanOrEqual(config.requestTimeoutMs + 2_000);
 		// once the registry has noticed, the answer is immediate
 		await eventually(async () => (await dbInstances()) === 0, 15_000, 200);
 		const fast = Date.now();

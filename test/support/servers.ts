@@ -70,6 +70,7 @@ const liveDirs = new Set<string>();
 process.on("exit", () => {
 	for (const pgid of liveGroups) signalGroup(pgid, "SIGKILL");
 	for (const dir of liveDirs) fs.rmSync(dir, { recursive: true, force: true });
+	if (root) fs.rmSync(root, { recursive: true, force: true });
 });
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -146,10 +147,13 @@ interface Proc {
 	pgid: number;
 	exited: Promise<number | string>;
 	hasExited(): boolean;
+	/** What it has logged so far (this launch only: the log is appended to across restarts). */
+	logged(): string;
 }
 
 function launch(spec: LaunchSpec): Proc {
 	const log = fs.openSync(spec.logFile, "a");
+	const logStart = fs.fstatSync(log).size;
 	fs.writeSync(log, `\n--- ${new Date().toISOString()} ${spec.cmd} ${spec.args.join(" ")}\n`);
 	const [cmd, args] = hasSetpriv() ? ["setpriv", ["--pdeathsig", "KILL", "--", spec.cmd, ...spec.args]] : [spec.cmd, spec.args];
 	let child: ChildProcess;
@@ -186,7 +190,17 @@ function launch(spec: LaunchSpec): Proc {
 	// A server left running must not keep the test process alive (pdeathsig / exit handler kill it);
 	// code that awaits its exit takes a ref meanwhile (terminate, initdb).
 	child.unref();
-	return { child, pgid, exited, hasExited: () => done };
+	const logged = () => {
+		const fd = fs.openSync(spec.logFile, "r");
+		try {
+			const buf = Buffer.alloc(Math.max(0, fs.fstatSync(fd).size - logStart));
+			fs.readSync(fd, buf, 0, buf.length, logStart);
+			return buf.toString("utf8");
+		} finally {
+			fs.closeSync(fd);
+		}
+	};
+	return { child, pgid, exited, hasExited: () => done, logged };
 }
 
 /** Sends `signal` to the group leader, waits up to `graceMs` for it to exit, then SIGKILLs the group. */
@@ -196,9 +210,12 @@ async function terminate(proc: Proc, signal: NodeJS.Signals, graceMs: number): P
 	try {
 		if (signal === "SIGKILL") signalGroup(proc.pgid, "SIGKILL");
 		else proc.child.kill(signal);
-		const timer = delay(graceMs).then(() => signalGroup(proc.pgid, "SIGKILL"));
-		await Promise.race([proc.exited, timer]);
-		await proc.exited;
+		const timer = setTimeout(() => signalGroup(proc.pgid, "SIGKILL"), graceMs);
+		try {
+			await proc.exited;
+		} finally {
+			clearTimeout(timer);
+		}
 	} finally {
 		proc.child.unref();
 	}
@@ -213,17 +230,26 @@ function tail(file: string, lines = 30): string {
 }
 
 /**
- * Polls `probe` until it resolves true. Fails early when the process exits, or after
- * `timeoutMs` (then the process is killed); the error carries the tail of the log.
+ * Polls until `procs[0]` has logged `marker` and `probe` resolves true. The marker makes sure
+ * the probe reached our server and not another one that grabbed the port first (freePort race).
+ * Fails early when a process exits, or after `timeoutMs` (then the processes are killed); the
+ * error carries the tail of the log.
  */
-async function waitReady(name: string, procs: Proc[], logFile: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+async function waitReady(
+	name: string,
+	procs: Proc[],
+	logFile: string,
+	marker: string | null,
+	probe: () => Promise<boolean>,
+	timeoutMs: number
+): Promise<void> {
 	const started = Date.now();
 	for (;;) {
 		const dead = procs.find(p => p.hasExited());
 		if (dead) {
 			throw new Error(`${name} exited during startup (${await dead.exited}); last lines of ${logFile}:\n${tail(logFile)}`);
 		}
-		if (await probe().catch(() => false)) return;
+		if ((marker === null || procs[0].logged().includes(marker)) && (await probe().catch(() => false))) return;
 		if (Date.now() - started > timeoutMs) {
 			await Promise.all(procs.map(p => terminate(p, "SIGKILL", 0)));
 			throw new Error(`${name} not ready after ${timeoutMs} ms; last lines of ${logFile}:\n${tail(logFile)}`);
@@ -349,7 +375,7 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
 			}
 			const proc = launch({ name: "nats-server", cmd: bin, args, env: { PATH: process.env.PATH }, logFile, cwd: dir });
 			// /healthz also waits for JetStream to be current (in a cluster: a meta leader elected)
-			await waitReady(`nats-server on port ${port}`, [proc], logFile, () => httpOk(`http://127.0.0.1:${monitorPort}/healthz`), 20_000);
+			await waitReady(`nats-server on port ${port}`, [proc], logFile, "Server is ready", () => httpOk(`http://127.0.0.1:${monitorPort}/healthz`), 20_000);
 			return [proc];
 		}
 	);
@@ -461,19 +487,22 @@ export async function startRabbit(): Promise<RunningServer> {
 				RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, "advanced.config"),
 				RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, "enabled_plugins"),
 				RABBITMQ_CONF_ENV_FILE: path.join(dir, "rabbitmq-env.conf"),
+				// makes the start script exec the Erlang VM instead of forking it from a signal-relaying
+				// shell: the VM itself then gets pdeathsig and our SIGTERM (a graceful shutdown)
+				RUNNING_UNDER_SYSTEMD: "true",
 				// Erlang distribution (needed by rabbitmqctl only) listens on loopback only
 				RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}"
 			};
 			const epmd = launch({ name: "epmd", cmd: epmdBin, args: ["-port", String(epmdPort), "-address", "127.0.0.1"], env, logFile, cwd: dir });
 			try {
-				await waitReady(`epmd on port ${epmdPort}`, [epmd], logFile, () => canConnect(epmdPort), 10_000);
+				await waitReady(`epmd on port ${epmdPort}`, [epmd], logFile, null, () => canConnect(epmdPort), 10_000);
 			} catch (err) {
 				await terminate(epmd, "SIGKILL", 0);
 				throw err;
 			}
 			const rabbit = launch({ name: "rabbitmq-server", cmd: RABBIT_SERVER, args: [], env, logFile, cwd: dir });
 			try {
-				await waitReady(`rabbitmq-server on port ${port}`, [rabbit, epmd], logFile, () => amqpOk(url), 60_000);
+				await waitReady(`rabbitmq-server on port ${port}`, [rabbit, epmd], logFile, `started TCP listener on 127.0.0.1:${port}`, () => amqpOk(url), 60_000);
 			} catch (err) {
 				await Promise.all([terminate(rabbit, "SIGKILL", 0), terminate(epmd, "SIGKILL", 0)]);
 				throw err;
@@ -573,7 +602,7 @@ export async function startPostgres(): Promise<PostgresServer> {
 			const proc = launch({ name: "postgres", cmd: path.join(bin, "postgres"), args, env, logFile, cwd: dir, user });
 			const probe = async () =>
 				(await canConnect(port)) && (await run(path.join(bin, "pg_isready"), ["-q", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres"], env)).ok;
-			await waitReady(`postgres on port ${port}`, [proc], logFile, probe, 30_000);
+			await waitReady(`postgres on port ${port}`, [proc], logFile, "database system is ready to accept connections", probe, 30_000);
 			return [proc];
 		}
 	);
