@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { startDeployment } from "../support/deployment";
+import { contractHolds, startDeployment } from "../support/deployment";
 import type { Deployment } from "../support/deployment";
 import { freePort, startNatsCluster, startRabbit } from "../support/servers";
 import type { NatsCluster, RunningServer } from "../support/servers";
@@ -30,19 +30,6 @@ function steadyLoad(sys: Deployment, concurrency = 4, maxRequests = 5_000) {
 			return { ok, failed, total: ok + failed };
 		}
 	};
-}
-
-/** The contract's main rows, quickly: a movie round trip, a report applied, every worker known. */
-async function contractHolds(sys: Deployment) {
-	const created = await sys.request("POST", "/movies", { title: `Back ${Date.now()}` });
-	expect(created.status).toBe(201);
-	expect((await sys.get(`/movies/${created.body.id}`)).body.title).toBe(created.body.title);
-	expect((await sys.request("DELETE", `/movies/${created.body.id}`)).status).toBe(200);
-	const report = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
-	expect(report.status).toBe(202);
-	await eventually(async () => (await sys.get(`/reports/${report.body.id}`)).body.status === "applied", 10_000);
-	const types = ((await sys.get("/workers")).body as { type: string }[]).map(w => w.type);
-	expect(types).toEqual(expect.arrayContaining(["db", "pilot", "rest", "systemManager", "trashReport"]));
 }
 
 describe("a 2-node NATS cluster losing a node under load", () => {

@@ -117,7 +117,13 @@ export async function startDeployment(
 	for (const [name, services] of layout) await spawnProc(name, services);
 
 	// The test's own node on the same bus: no services of the system, just a client of them.
-	const broker = await createBroker([], { nodeID: `test-${run}`, transporter: transporterFor(env.TRANSPORTER), namespace: env.NAMESPACE, logger: false });
+	const broker = await createBroker([], {
+		nodeID: `test-${run}`,
+		transporter: transporterFor(env.TRANSPORTER),
+		namespace: env.NAMESPACE,
+		...(env.SERIALIZER ? { serializer: env.SERIALIZER as never } : {}),
+		logger: false
+	});
 	await broker.start();
 	const url = `http://127.0.0.1:${port}`;
 	const http = httpClient(url);
@@ -181,4 +187,18 @@ export async function ingestStats(broker: import("moleculer").ServiceBroker): Pr
 		for (const [field, n] of Object.entries(s.rejected)) total.rejected[field] = (total.rejected[field] ?? 0) + n;
 	}
 	return total;
+}
+
+/** The contract's main rows, quickly: a movie round trip, a report applied, every worker known. */
+export async function contractHolds(sys: System): Promise<void> {
+	const created = await sys.request("POST", "/movies", { title: `Back ${Date.now()}`, genres: ["drama"] });
+	if (created.status !== 201) throw new Error(`POST /movies answered ${created.status}: ${JSON.stringify(created.body)}`);
+	const fetched = await sys.get(`/movies/${created.body.id}`);
+	if (fetched.body.title !== created.body.title || fetched.body.genres?.[0] !== "drama") throw new Error(`GET /movies/:id answered ${JSON.stringify(fetched.body)}`);
+	if ((await sys.request("DELETE", `/movies/${created.body.id}`)).status !== 200) throw new Error("DELETE /movies/:id failed");
+	const report = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
+	if (report.status !== 202) throw new Error(`POST /levels answered ${report.status}`);
+	await eventually(async () => (await sys.get(`/reports/${report.body.id}`)).body.status === "applied", 10_000);
+	const types = ((await sys.get("/workers")).body as { type: string }[]).map(w => w.type);
+	for (const type of ["db", "pilot", "rest", "systemManager", "trashReport"]) if (!types.includes(type)) throw new Error(`no ${type} in /workers: ${types}`);
 }
