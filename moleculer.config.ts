@@ -27,8 +27,9 @@ export function transporterFor(url: string | null): BrokerOptions["transporter"]
 			options: {
 				url: url.split(/[,;]/).filter(Boolean),
 				// The defaults (prefetch 1, Nagle on) serialise request/reply traffic and stall on
-				// delayed ACKs: ~23 calls/s in a prototype. Prefetch lets a node work on many
-				// requests at once; noDelay sends each small packet at once.
+				// delayed ACKs. Measured by `npm run bench:amqp` (2 nodes, 16 concurrent calls):
+				// defaults 28 calls/s (p99 705 ms); prefetch 64 alone 7 970; noDelay alone 3 196;
+				// both 11 902 calls/s (p99 3.6 ms). NATS on the same box: 27 451.
 				prefetch: 64,
 				socketOptions: { noDelay: true },
 				// queues of a node that vanished go away after 2 min, like the transporter's default
