@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import { parseEnv } from "node:util";
 /**
  * Reads the environment once. Every tunable of the system is here, with its default;
  * `.env.example` documents the same list for operators.
@@ -99,4 +101,14 @@ export function loadConfig(env: Env = process.env): Config {
 	};
 }
 
+/**
+ * Fills unset variables from `./.env` (an exported variable wins over the file). Not under jest:
+ * a developer's .env must not change what the tests run against.
+ */
+function loadDotEnv(file = ".env"): void {
+	if (process.env.NODE_ENV === "test" || !fs.existsSync(file)) return;
+	for (const [key, value] of Object.entries(parseEnv(fs.readFileSync(file, "utf8")))) process.env[key] ??= value;
+}
+
+loadDotEnv();
 export const config = loadConfig();
