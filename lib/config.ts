@@ -45,7 +45,7 @@ function bool(value: string | undefined, fallback: boolean): boolean {
 }
 
 /** Serializers whose packages are installed (Moleculer's names). */
-export const SERIALIZERS = ["JSON", "MsgPack", "CBOR"] as const;
+export const SERIALIZERS = ["JSON", "MsgPack", "Notepack"] as const;
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], fallback: T, name: string): T {
 	if (value == null || value === "") return fallback;

@@ -6,7 +6,7 @@ import { contractHolds, startDeployment } from "../support/deployment";
 import type { Deployment } from "../support/deployment";
 
 describe.each([
-	["nats", "CBOR"],
+	["nats", "Notepack"],
 	["amqp", "MsgPack"],
 	["nats", "MsgPack"]
 ] as const)("on %s with %s", (kind, serializer) => {

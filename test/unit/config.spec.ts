@@ -54,9 +54,9 @@ it.each([["0"], ["false"], ["off"], ["no"]])("SIM_AUTOSTART=%s turns the simulat
 });
 
 it("SERIALIZER is one of the installed ones, matched without case", () => {
-	expect(loadConfig({ SERIALIZER: "cbor" }).serializer).toBe("CBOR");
+	expect(loadConfig({ SERIALIZER: "notepack" }).serializer).toBe("Notepack");
 	expect(loadConfig({ SERIALIZER: "MsgPack" }).serializer).toBe("MsgPack");
-	expect(() => loadConfig({ SERIALIZER: "Avro" })).toThrow('SERIALIZER must be one of JSON, MsgPack, CBOR, got "Avro"');
+	expect(() => loadConfig({ SERIALIZER: "Avro" })).toThrow('SERIALIZER must be one of JSON, MsgPack, Notepack, got "Avro"');
 });
 
 it("maskUri hides passwords in URLs, also in lists", () => {
