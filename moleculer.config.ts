@@ -1,5 +1,6 @@
 import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
+import { AmqpChannelAdapter, LenientJSONSerializer } from "./lib/channel-adapters";
 import { config, maskUri } from "./lib/config";
 
 /**
@@ -38,6 +39,50 @@ export function transporterFor(url: string | null): BrokerOptions["transporter"]
 		} as BrokerOptions["transporter"];
 	}
 	throw new Error(`Unsupported TRANSPORTER "${maskUri(url)}": use nats://host:4222 (comma list for a cluster) or amqp://user:pass@host:5672`);
+}
+
+/** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
+export const CHANNEL_IN_FLIGHT = 64;
+
+/**
+ * The `trash-level` channel's adapter, following the transporter: durable on a real bus
+ * (JetStream stream / durable RabbitMQ queue, explicit acks, kept `REPORT_RETENTION`),
+ * in memory on the embedded default. Message bodies are JSON, so plain producers can publish.
+ */
+export function channelsMiddleware(url = config.transporter, retentionMs = config.reportRetentionMs) {
+	const common = { maxInFlight: CHANNEL_IN_FLIGHT, serializer: new LenientJSONSerializer() };
+	let adapter: unknown;
+	if (!url) adapter = { type: "Fake", options: { ...common, maxInFlight: 10 } };
+	else if (url.startsWith("nats://")) {
+		adapter = {
+			type: "NATS",
+			options: {
+				...common,
+				nats: {
+					// The object form: the adapter's string form ignores the URL's host and port.
+					url,
+					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+					// JetStream counts in nanoseconds; limits apply when the stream is created.
+					streamConfig: { max_age: retentionMs * 1_000_000 },
+					// "all": a consumer created after reports were stored still gets them.
+					consumerOptions: { config: { deliver_policy: "all", ack_wait: 30_000_000_000 } }
+				}
+			}
+		};
+	} else {
+		adapter = new AmqpChannelAdapter({
+			...common,
+			amqp: {
+				url: url.split(/[,;]/).filter(Boolean),
+				socketOptions: { noDelay: true },
+				// survive a RabbitMQ restart: durable exchange and queue, persistent messages
+				exchangeOptions: { durable: true },
+				queueOptions: { durable: true, arguments: { "x-message-ttl": retentionMs } },
+				messageOptions: { persistent: true }
+			}
+		});
+	}
+	return ChannelsMiddleware({ adapter } as Parameters<typeof ChannelsMiddleware>[0]);
 }
 
 /**
@@ -127,10 +172,8 @@ const brokerConfig: BrokerOptions = {
 	// bounded by what the producer sends. Bulkheads stay off for actions and events.
 	bulkhead: { enabled: false, concurrency: 10, maxQueueSize: 0 },
 
-	middlewares: [
-		// One place picks the channel adapter from the transporter (see DESIGN.md).
-		ChannelsMiddleware({ adapter: { type: "Fake", options: { maxInFlight: 10 } } } as Parameters<typeof ChannelsMiddleware>[0])
-	],
+	// A middleware holds its adapter: lib/broker.ts makes a fresh one for every broker it creates.
+	middlewares: [channelsMiddleware()],
 
 	replOptions: { delimiter: "trash-bus $ " }
 };

@@ -1,6 +1,6 @@
 import { ServiceBroker } from "moleculer";
 import type { BrokerOptions, ServiceSchema } from "moleculer";
-import brokerConfig from "../moleculer.config";
+import brokerConfig, { channelsMiddleware, transporterFor } from "../moleculer.config";
 import { config } from "./config";
 import type { ServiceName } from "./config";
 
@@ -16,14 +16,22 @@ const loaders: Record<ServiceName, () => Promise<{ default: object }>> = {
 
 /**
  * A broker configured by moleculer.config.ts (plus `overrides`) running the named services —
- * `SERVICES` by default. Used by `npm start`, the production image and the tests alike.
+ * `SERVICES` by default — on the bus at `transporter` (`TRANSPORTER` by default), with the
+ * channel adapter that goes with it. Used by `npm start`, the CLI and the tests alike.
  */
 export async function createBroker(
 	services: ServiceName[] = config.services,
 	overrides: Partial<BrokerOptions> = {},
-	settings: Partial<Record<ServiceName, object>> = {}
+	settings: Partial<Record<ServiceName, object>> = {},
+	transporter: string | null = config.transporter
 ): Promise<ServiceBroker> {
-	const broker = new ServiceBroker({ ...brokerConfig, ...overrides });
+	const broker = new ServiceBroker({
+		...brokerConfig,
+		transporter: transporterFor(transporter),
+		// a middleware holds its adapter, so every broker gets its own
+		middlewares: [channelsMiddleware(transporter)],
+		...overrides
+	});
 	for (const name of services) {
 		const schema = (await loaders[name]()).default as ServiceSchema;
 		// `settings` lets a test run a service with other settings than the env gave it.

@@ -3,6 +3,8 @@ import type { ValidationError as FvError, ValidationSchema, ValidationRuleObject
 
 /** The channel every producer publishes trash-level reports on. */
 export const CHANNEL = "trash-level";
+/** Where rejected reports go, with the reason (a JetStream stream / RabbitMQ queue of that name). */
+export const DEAD_LETTER_CHANNEL = "trash-level.dead";
 
 /** A trash-level report after validation: the form every consumer and store works with. */
 export interface LevelReport {

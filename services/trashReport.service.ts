@@ -4,8 +4,10 @@ import { Errors } from "moleculer";
 import { DataTypes, StoresMixin } from "../mixins/db.mixin";
 import type { Store } from "../mixins/db.mixin";
 import { config } from "../lib/config";
-import { byCanId, CHANNEL, checkReport, reportParams, reportVersion } from "../lib/report";
-import type { CanLevel, LevelReport } from "../lib/report";
+import { busIdentity, Unparseable } from "../lib/channel-adapters";
+import { byCanId, CHANNEL, checkReport, DEAD_LETTER_CHANNEL, reportParams, reportVersion } from "../lib/report";
+import type { CanLevel, CheckResult, LevelReport } from "../lib/report";
+import { CHANNEL_IN_FLIGHT } from "../moleculer.config";
 
 export type ReportStatus = "accepted" | "applied" | "rejected";
 
@@ -178,9 +180,25 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 	channels: {
 		[CHANNEL]: {
 			group: "trashReport",
-			async handler(payload: unknown) {
-				const receivedAt = new Date().toISOString();
-				await this.ingest(payload, { id: randomUUID(), reportedAt: receivedAt });
+			maxInFlight: CHANNEL_IN_FLIGHT,
+			// A report that still fails after the handler's own retries goes back to the bus;
+			// after this many deliveries the adapter moves it to the dead letters as it is.
+			maxRetries: 10,
+			deadLettering: { enabled: true, queueName: DEAD_LETTER_CHANNEL, exchangeName: DEAD_LETTER_CHANNEL },
+			async handler(payload: unknown, raw: unknown) {
+				const fallback = busIdentity(raw);
+				// The store may be down for a moment: keep the message (unacked, so nothing is
+				// lost) and try again, rather than bounce it through the bus at full speed.
+				for (let attempt = 1; ; attempt++) {
+					try {
+						await this.ingest(payload, fallback);
+						return;
+					} catch (err) {
+						if (attempt >= 6 || !this.broker.started) throw err;
+						this.logger.warn(`Ingest failed (attempt ${attempt}), retrying:`, (err as Error).message);
+						await new Promise(r => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+					}
+				}
 			}
 		}
 	},
@@ -193,11 +211,22 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus> {
 			this.counters.received++;
 			const receivedAt = new Date().toISOString();
-			const checked = checkReport(raw, fallback);
+			const checked: CheckResult =
+				raw instanceof Unparseable
+					? { ok: false, reason: "The report is not JSON.", errors: [{ type: "json", field: "body", message: "The report is not JSON." } as never] }
+					: checkReport(raw, fallback);
 			if (!checked.ok) {
 				const reason = checked.reason;
 				const key = checked.errors[0]?.field || "body";
 				this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1;
+				// The dead letters keep what came and why, for whoever fixes the producer.
+				await this.broker.sendToChannel(DEAD_LETTER_CHANNEL, {
+					reason,
+					field: key,
+					report: raw instanceof Unparseable ? raw.text : raw,
+					id: fallback.id,
+					receivedAt
+				});
 				const id = (raw as { id?: unknown } | null)?.id;
 				if (typeof id === "string" && id.length <= 128) await this.setStatus({ id, status: "rejected", reason, receivedAt });
 				this.logger.warn(`Rejected report: ${reason}`);

@@ -9,7 +9,6 @@ import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Client } from "pg";
 import { createBroker } from "../../lib/broker";
-import { transporterFor } from "../../moleculer.config";
 import type { ServiceName } from "../../lib/config";
 import { freePort } from "./servers";
 import { eventually, httpClient, startSystem } from "./system";
@@ -117,13 +116,12 @@ export async function startDeployment(
 	for (const [name, services] of layout) await spawnProc(name, services);
 
 	// The test's own node on the same bus: no services of the system, just a client of them.
-	const broker = await createBroker([], {
-		nodeID: `test-${run}`,
-		transporter: transporterFor(env.TRANSPORTER),
-		namespace: env.NAMESPACE,
-		...(env.SERIALIZER ? { serializer: env.SERIALIZER as never } : {}),
-		logger: false
-	});
+	const broker = await createBroker(
+		[],
+		{ nodeID: `test-${run}`, namespace: env.NAMESPACE, ...(env.SERIALIZER ? { serializer: env.SERIALIZER as never } : {}), logger: false },
+		{},
+		env.TRANSPORTER
+	);
 	await broker.start();
 	const url = `http://127.0.0.1:${port}`;
 	const http = httpClient(url);

@@ -1,0 +1,73 @@
+/**
+ * Small fixes on top of @moleculer/channels 0.1.8 for the `trash-level` channel. Each one is a
+ * subclass, not a fork, and says what it fixes.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { Adapters } from "@moleculer/channels";
+import { Serializers } from "moleculer";
+
+/** A message body that is not JSON: handed to the handler (which dead-letters it) instead of thrown. */
+export class Unparseable {
+	constructor(readonly text: string) {}
+}
+
+/**
+ * The adapters deserialize before calling the handler, and a body that fails to parse counts as a
+ * handler failure: retried `maxRetries` times and dropped, with no word of why. External producers
+ * can send anything, so a bad body becomes an `Unparseable` the handler rejects with a reason.
+ */
+export class LenientJSONSerializer extends Serializers.JSON {
+	override deserialize(buf: Buffer): any {
+		try {
+			return super.deserialize(buf);
+		} catch {
+			return new Unparseable(buf.toString("utf8").slice(0, 500));
+		}
+	}
+}
+
+const AmqpBase = (Adapters as unknown as Record<string, any>).AMQP as new (opts: object) => any;
+
+/**
+ * The AMQP adapter with two fixes:
+ *  - it warns that amqplib 0.10 is unsupported (it lists ^0.8 || ^0.9); 0.10 is what Moleculer's
+ *    own AMQP transporter requires and the API the adapter uses is unchanged, so the check passes;
+ *  - a message without headers (any plain amqplib producer) crashed the consumer when its handler
+ *    failed (`msg.properties.headers[...]` of undefined): give every message a headers object.
+ */
+export class AmqpChannelAdapter extends AmqpBase {
+	checkClientLibVersion(library: string, versions: string): boolean {
+		return library === "amqplib" ? true : super.checkClientLibVersion(library, versions);
+	}
+
+	createConsumerHandler(chan: object) {
+		const handle = super.createConsumerHandler(chan) as (msg: { properties: { headers?: object } }) => Promise<void>;
+		return (msg: { properties: { headers?: object } } | null) => {
+			// null: the queue was deleted under the consumer; nothing to handle
+			if (!msg) return;
+			msg.properties.headers ??= {};
+			return handle(msg);
+		};
+	}
+}
+
+/**
+ * The id and report time of a report that carries neither (a plain producer's seed format):
+ * from the bus, so a redelivery gets the same id and changes nothing.
+ *  - JetStream: the stream name and sequence, and the time the stream stored it;
+ *  - RabbitMQ has no sequence: a digest of the body (two byte-identical reports are one), and the
+ *    message's timestamp property when the producer set one;
+ *  - in memory (no redelivery): a fresh id and now.
+ */
+export function busIdentity(raw: unknown, now = new Date()): { id: string; reportedAt: string } {
+	const msg = raw as { seq?: number; info?: { stream: string; timestampNanos: number }; content?: Buffer; properties?: { timestamp?: number; messageId?: string } } | null;
+	if (msg?.info && typeof msg.seq === "number") {
+		return { id: `nats:${msg.info.stream}:${msg.seq}`, reportedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)).toISOString() };
+	}
+	if (msg?.content instanceof Buffer) {
+		const id = msg.properties?.messageId || `amqp:${createHash("sha256").update(msg.content).digest("base64url").slice(0, 32)}`;
+		const ts = msg.properties?.timestamp;
+		return { id, reportedAt: (typeof ts === "number" ? new Date(ts < 1e12 ? ts * 1000 : ts) : now).toISOString() };
+	}
+	return { id: randomUUID(), reportedAt: now.toISOString() };
+}
