@@ -19,6 +19,8 @@ export interface ReportRecord {
 	level?: number;
 	reportedAt?: string;
 	receivedAt: string;
+	/** The node whose trashReport applied it (which replica did the work). */
+	appliedBy?: string;
 }
 
 interface LevelDoc {
@@ -97,7 +99,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				canId: DataTypes.STRING(64),
 				level: DataTypes.DOUBLE,
 				reportedAt: DataTypes.STRING(30),
-				receivedAt: { type: DataTypes.STRING(30), allowNull: false }
+				receivedAt: { type: DataTypes.STRING(30), allowNull: false },
+				appliedBy: DataTypes.STRING(128)
 			}
 		})
 	],
@@ -239,7 +242,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				return previous.status;
 			}
 			const changed = await this.applyReport(report, receivedAt);
-			await this.setStatus({ id: report.id, status: "applied", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
+			await this.setStatus({ id: report.id, status: "applied", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt, appliedBy: this.broker.nodeID });
 			this.counters.applied++;
 			if (changed) this.broker.broadcast("level.updated", { canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
 			return "applied";
