@@ -4,7 +4,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { Adapters } from "@moleculer/channels";
-import { Serializers } from "moleculer";
+import { Errors, Serializers } from "moleculer";
 
 /** A message body that is not JSON: handed to the handler (which dead-letters it) instead of thrown. */
 export class Unparseable {
@@ -29,13 +29,43 @@ export class LenientJSONSerializer extends Serializers.JSON {
 const AmqpBase = (Adapters as unknown as Record<string, any>).AMQP as new (opts: object) => any;
 
 /**
- * The AMQP adapter with two fixes:
+ * The AMQP adapter with three fixes:
  *  - it warns that amqplib 0.10 is unsupported (it lists ^0.8 || ^0.9); 0.10 is what Moleculer's
  *    own AMQP transporter requires and the API the adapter uses is unchanged, so the check passes;
  *  - a message without headers (any plain amqplib producer) crashed the consumer when its handler
- *    failed (`msg.properties.headers[...]` of undefined): give every message a headers object.
+ *    failed (`msg.properties.headers[...]` of undefined): give every message a headers object;
+ *  - publishing threw "Write buffer is full" under a burst although amqplib had queued the message,
+ *    and nothing told the publisher that RabbitMQ had the message. Publish on a confirm channel
+ *    instead: `sendToChannel` resolves when RabbitMQ confirms, and waits while the buffer is full.
+ *    The exchange is asserted once first, so publishing before any consumer exists is no channel error.
  */
 export class AmqpChannelAdapter extends AmqpBase {
+	private confirmChannel?: any;
+	private readonly publishExchanges = new Set<string>();
+
+	async tryConnect(): Promise<void> {
+		await super.tryConnect();
+		this.publishExchanges.clear();
+		this.confirmChannel = await this.connection.createConfirmChannel();
+		// errors close the channel; the connection's own handling reconnects and calls tryConnect again
+		this.confirmChannel.on("error", (err: Error) => this.logger.warn("AMQP publish channel error:", err.message));
+	}
+
+	async publish(channelName: string, payload: unknown, opts: { raw?: boolean; headers?: object; routingKey?: string } = {}): Promise<void> {
+		if (this.stopping) return;
+		if (!this.connected || !this.confirmChannel) throw new Errors.MoleculerRetryableError("Adapter not yet connected. Skipping publishing.");
+		const ch = this.confirmChannel;
+		if (!this.publishExchanges.has(channelName)) {
+			await ch.assertExchange(channelName, "fanout", this.opts.amqp.exchangeOptions);
+			this.publishExchanges.add(channelName);
+		}
+		const data = opts.raw ? payload : this.serializer.serialize(payload);
+		const options = { ...this.opts.amqp.messageOptions, ...(opts.headers ? { headers: opts.headers } : {}) };
+		await new Promise<void>((resolve, reject) => {
+			ch.publish(channelName, opts.routingKey ?? "", data, options, (err: Error | null) => (err ? reject(err) : resolve()));
+		});
+	}
+
 	checkClientLibVersion(library: string, versions: string): boolean {
 		return library === "amqplib" ? true : super.checkClientLibVersion(library, versions);
 	}

@@ -175,6 +175,8 @@ export interface Store<T extends { _id: string }> {
 	 * sorts in time order). Atomic, also between processes; true when it wrote.
 	 */
 	putIfNewer(doc: T & { version: string }): Promise<boolean>;
+	/** Writes the document unless the stored one's `field` is already `value`. Atomic; true when it wrote. */
+	putUnless(doc: Partial<T> & { _id: string }, field: keyof T & string, value: string): Promise<boolean>;
 	/** Removes the documents whose `field` sorts before `value`; returns how many. */
 	removeBefore(field: keyof T & string, value: string): Promise<number>;
 	count(): Promise<number>;
@@ -196,6 +198,14 @@ function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 				await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
 				return true;
 			}),
+		putUnless: (doc, field, value) =>
+			lock.run(doc._id, async () => {
+				const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
+				if (current?.[field] === value) return false;
+				const { _id, ...fields } = doc;
+				await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
+				return true;
+			}),
 		removeBefore: (field, value) => db().removeAsync({ [field]: { $lt: value } }, { multi: true }),
 		count: () => db().countAsync({})
 	};
@@ -204,20 +214,24 @@ function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 /** PostgreSQL: the compare-and-set is one INSERT … ON CONFLICT … WHERE statement. */
 function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
 	const plain = (m: Model | null) => (m ? (adapter.entityToObject(m) as T) : null);
+	const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+	/** INSERT … ON CONFLICT DO UPDATE [WHERE condition]: one round trip (the ingest hot path); true when a row was written. */
+	async function upsert(doc: object, condition?: (nextParam: number) => string, extra: unknown[] = []): Promise<boolean> {
+		const cols = Object.keys(doc).filter(c => (doc as Record<string, unknown>)[c] !== undefined);
+		const sql =
+			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")}) ` +
+			`ON CONFLICT ("_id") DO UPDATE SET ${cols.filter(c => c !== "_id").map(c => `${q(c)} = EXCLUDED.${q(c)}`).join(", ")}` +
+			(condition ? ` WHERE ${condition(cols.length + 1)}` : "") +
+			` RETURNING "_id"`;
+		const [rows] = await adapter.db.query(sql, { bind: [...cols.map(c => (doc as Record<string, unknown>)[c]), ...extra] });
+		return (rows as unknown[]).length > 0;
+	}
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
-		put: async doc => void (await adapter.model.upsert(doc)),
-		async putIfNewer(doc) {
-			const cols = Object.keys(doc);
-			const q = (c: string) => `"${c.replace(/"/g, '""')}"`;
-			const sql =
-				`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")}) ` +
-				`ON CONFLICT ("_id") DO UPDATE SET ${cols.filter(c => c !== "_id").map(c => `${q(c)} = EXCLUDED.${q(c)}`).join(", ")} ` +
-				`WHERE ${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version" RETURNING "_id"`;
-			const [rows] = await adapter.db.query(sql, { bind: cols.map(c => (doc as Record<string, unknown>)[c]) });
-			return (rows as unknown[]).length > 0;
-		},
+		put: async doc => void (await upsert(doc)),
+		putIfNewer: doc => upsert(doc, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),
+		putUnless: (doc, field, value) => upsert(doc, next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, [value]),
 		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),
 		count: () => adapter.model.count()
 	};

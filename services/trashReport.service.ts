@@ -236,13 +236,21 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				return "rejected";
 			}
 			const { report } = checked;
-			const previous = await this.stores.reports.get(report.id);
-			if (previous && previous.status !== "accepted") {
-				this.counters.duplicates++;
-				return previous.status;
-			}
+			// Level first, then status, two atomic writes and no read: a redelivered report is not
+			// newer than itself, so its level write changes nothing, and its status write finds it
+			// already applied (a duplicate). A crash between the two redelivers the report, which
+			// then completes the status.
 			const changed = await this.applyReport(report, receivedAt);
-			await this.setStatus({ id: report.id, status: "applied", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt, appliedBy: this.broker.nodeID });
+			const { id, canId, level, reportedAt } = report;
+			const firstTime = await this.stores.reports.putUnless(
+				{ _id: id, status: "applied", canId, level, reportedAt, receivedAt, appliedBy: this.broker.nodeID },
+				"status",
+				"applied"
+			);
+			if (!firstTime) {
+				this.counters.duplicates++;
+				return "applied";
+			}
 			this.counters.applied++;
 			if (changed) this.broker.broadcast("level.updated", { canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
 			return "applied";
