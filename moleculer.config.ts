@@ -64,8 +64,10 @@ export function channelsMiddleware(url = config.transporter, retentionMs = confi
 					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
 					// JetStream counts in nanoseconds; limits apply when the stream is created.
 					streamConfig: { max_age: retentionMs * 1_000_000 },
-					// "all": a consumer created after reports were stored still gets them.
-					consumerOptions: { config: { deliver_policy: "all", ack_wait: 30_000_000_000 } }
+					// "all": a consumer created after reports were stored still gets them. A report held
+					// by a consumer that died is redelivered after ack_wait: short, since a report takes
+					// milliseconds (the handler extends it while it retries a failing store).
+					consumerOptions: { config: { deliver_policy: "all", ack_wait: 5_000_000_000 } }
 				}
 			}
 		};

@@ -199,6 +199,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 					} catch (err) {
 						if (attempt >= 6 || !this.broker.started) throw err;
 						this.logger.warn(`Ingest failed (attempt ${attempt}), retrying:`, (err as Error).message);
+						// JetStream: still working on it, do not redeliver it elsewhere yet
+						(raw as { working?: () => void } | null)?.working?.();
 						await new Promise(r => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
 					}
 				}

@@ -9,6 +9,7 @@ import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Client } from "pg";
 import { createBroker } from "../../lib/broker";
+export { ingestStats } from "../../lib/ingest-stats";
 import type { ServiceName } from "../../lib/config";
 import { freePort } from "./servers";
 import { eventually, httpClient, startSystem } from "./system";
@@ -164,27 +165,6 @@ async function killProc(proc: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise
 	const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
 	await proc.exited;
 	clearTimeout(timer);
-}
-
-interface IngestStats {
-	received: number;
-	applied: number;
-	duplicates: number;
-	rejected: Record<string, number>;
-}
-
-/** trashReport's ingest counters summed over every live replica (each counts what it consumed). */
-export async function ingestStats(broker: import("moleculer").ServiceBroker): Promise<IngestStats> {
-	const nodes = broker.registry.getServiceList({ onlyAvailable: true }).filter(s => s.name === "trashReport").map(s => s.nodeID);
-	const all = await Promise.all(nodes.map(nodeID => broker.call<IngestStats, object>("trashReport.stats", {}, { nodeID })));
-	const total: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
-	for (const s of all) {
-		total.received += s.received;
-		total.applied += s.applied;
-		total.duplicates += s.duplicates;
-		for (const [field, n] of Object.entries(s.rejected)) total.rejected[field] = (total.rejected[field] ?? 0) + n;
-	}
-	return total;
 }
 
 /** The contract's main rows, quickly: a movie round trip, a report applied, every worker known. */
