@@ -62,8 +62,9 @@ export function channelsMiddleware(url = config.transporter, retentionMs = confi
 					// The object form: the adapter's string form ignores the URL's host and port.
 					url,
 					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
-					// JetStream counts in nanoseconds; limits apply when the stream is created.
-					streamConfig: { max_age: retentionMs * 1_000_000 },
+					// JetStream counts in nanoseconds; limits apply when the stream is created. On a NATS
+					// cluster, STREAM_REPLICAS=3 keeps the reports on three servers, so one may die.
+					streamConfig: { max_age: retentionMs * 1_000_000, num_replicas: config.streamReplicas },
 					// "all": a consumer created after reports were stored still gets them. A report held
 					// by a consumer that died is redelivered after ack_wait: short, since a report takes
 					// milliseconds (the handler extends it while it retries a failing store).

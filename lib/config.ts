@@ -28,6 +28,7 @@ export interface Config {
 	simIntervalMs: number;
 	simAutostart: boolean;
 	reportRetentionMs: number;
+	streamReplicas: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -97,7 +98,8 @@ export function loadConfig(env: Env = process.env): Config {
 		simCans: int(env.SIM_CANS, 10, "SIM_CANS"),
 		simIntervalMs: int(env.SIM_INTERVAL_MS, 4_000, "SIM_INTERVAL_MS"),
 		simAutostart: bool(env.SIM_AUTOSTART, true),
-		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3)
+		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3),
+		streamReplicas: int(env.STREAM_REPLICAS, 1, "STREAM_REPLICAS") || 1
 	};
 }
 

@@ -6,7 +6,8 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { contractHolds, startDeployment } from "../support/deployment";
 import type { Deployment } from "../support/deployment";
-import { freePort, startNatsCluster, startRabbit } from "../support/servers";
+import { Client } from "pg";
+import { freePort, startNats, startNatsCluster, startRabbit } from "../support/servers";
 import type { NatsCluster, RunningServer } from "../support/servers";
 import { eventually } from "../support/system";
 
@@ -32,34 +33,37 @@ function steadyLoad(sys: Deployment, concurrency = 4, maxRequests = 5_000) {
 	};
 }
 
-describe("a 2-node NATS cluster losing a node under load", () => {
+describe("a 3-node NATS cluster losing a node under load", () => {
 	let cluster: NatsCluster;
 	let sys: Deployment;
 	beforeAll(async () => {
-		cluster = await startNatsCluster(2, { jetstream: false });
-		sys = await startDeployment("nats", { transporter: cluster.urls.join(",") });
+		// Three nodes: JetStream (the durable channel) needs a majority, and the stream is kept on all three.
+		cluster = await startNatsCluster(3, { jetstream: true });
+		sys = await startDeployment("nats", { transporter: cluster.urls.join(","), env: { STREAM_REPLICAS: "3" } });
 	}, 90_000);
 	afterAll(async () => {
 		await sys?.stop();
 		await cluster?.stop();
 	});
 
-	it("keeps serving; every client reconnects to the surviving node in under 2 s", async () => {
-		const [doomed, survivor] = cluster.nodes;
-		const connections = async (node: typeof survivor) => ((await (await fetch(`${node.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
-		// every process of the deployment and the test's own node hold one connection each
-		const clients = sys.procs.length + 1;
-		expect((await connections(doomed)) + (await connections(survivor))).toBe(clients);
+	it("keeps serving and ingesting; every client reconnects to the surviving nodes in under 2 s", async () => {
+		const [doomed, ...survivors] = cluster.nodes;
+		const connz = async (node: (typeof survivors)[number]) => ((await (await fetch(`${node.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
+		const onSurvivors = async () => (await Promise.all(survivors.map(connz))).reduce((a, b) => a + b, 0);
+		// every process of the deployment and the test's own node hold two connections each:
+		// the transporter's and the channel adapter's
+		const clients = 2 * (sys.procs.length + 1);
+		expect((await connz(doomed)) + (await onSurvivors())).toBe(clients);
 
 		const load = steadyLoad(sys);
 		await new Promise(r => setTimeout(r, 1_000));
 		const killedAt = Date.now();
 		await doomed.kill();
-		await eventually(async () => (await connections(survivor)) === clients, 10_000, 50);
+		await eventually(async () => (await onSurvivors()) === clients, 10_000, 50);
 		const reconnectMs = Date.now() - killedAt;
 		await new Promise(r => setTimeout(r, 2_000));
 		const result = await load.stop();
-		console.log(`[nats cluster] node killed under load: all ${clients} clients on the survivor after ${reconnectMs} ms; ${result.failed} of ${result.total} requests failed`);
+		console.log(`[nats cluster] node killed under load: all ${clients} connections on the survivors after ${reconnectMs} ms; ${result.failed} of ${result.total} requests failed`);
 		expect(reconnectMs).toBeLessThan(2_000);
 		expect(result.ok).toBeGreaterThan(result.failed);
 		await contractHolds(sys);
@@ -146,4 +150,58 @@ describe("a wrong TRANSPORTER", () => {
 		expect(code).toBe(1);
 		expect(output).toContain('Unsupported TRANSPORTER "nats//localhost"');
 	}, 20_000);
+});
+
+describe("NATS (JetStream on file storage) restarted in the middle of a burst", () => {
+	let nats: RunningServer;
+	let sys: Deployment;
+	beforeAll(async () => {
+		nats = await startNats({ jetstream: true });
+		sys = await startDeployment("nats", {
+			transporter: nats.url,
+			layout: [
+				["gateway", ["rest", "systemManager", "pilot", "db"]],
+				["trashReport-1", ["trashReport"]]
+			]
+		});
+	}, 90_000);
+	afterAll(async () => {
+		await sys?.stop();
+		await nats?.stop();
+	});
+
+	it("applies every report whose publish JetStream confirmed", async () => {
+		const total = 4_000;
+		const confirmed: string[] = [];
+		let failed = 0;
+		let next = 0;
+		let restarted: Promise<void> | null = null;
+		const publisher = async () => {
+			while (next < total) {
+				const i = next++;
+				const id = `restart-${i}`;
+				try {
+					await sys.broker.sendToChannel("trash-level", { id, can_id: String(500 + (i % 20)), level: String(i % 100), reportedAt: new Date().toISOString() });
+					confirmed.push(id);
+				} catch {
+					failed++;
+				}
+				if (i === 1_000) restarted = nats.stop({ keepData: true }).then(() => nats.start());
+			}
+		};
+		await Promise.all(Array.from({ length: 20 }, publisher));
+		await restarted;
+
+		const pg = new Client({ connectionString: sys.env.DB_URI });
+		await pg.connect();
+		try {
+			const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied' AND "_id" = ANY($1)`, [confirmed])).rows[0].count);
+			await eventually(async () => (await applied()) === confirmed.length, 60_000, 250);
+			console.log(`[nats restart] ${confirmed.length} of ${total} publishes confirmed (${failed} failed while the server was down): all ${confirmed.length} applied`);
+		} finally {
+			await pg.end();
+		}
+		expect(confirmed.length).toBeGreaterThan(1_000);
+		await contractHolds(sys);
+	}, 120_000);
 });
