@@ -41,6 +41,12 @@ export function transporterFor(url: string | null): BrokerOptions["transporter"]
 	throw new Error(`Unsupported TRANSPORTER "${maskUri(url)}": use nats://host:4222 (comma list for a cluster) or amqp://user:pass@host:5672`);
 }
 
+/** `nats://user:pass@host` → `{ user, pass }` (as the transporter reads them). */
+function natsCredentials(url: string): { user?: string; pass?: string } {
+	const first = new URL(url.split(",")[0]);
+	return first.username ? { user: decodeURIComponent(first.username), pass: decodeURIComponent(first.password) } : {};
+}
+
 /** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
 export const CHANNEL_IN_FLIGHT = 64;
 
@@ -61,7 +67,8 @@ export function channelsMiddleware(url = config.transporter, retentionMs = confi
 				nats: {
 					// The object form: the adapter's string form ignores the URL's host and port.
 					url,
-					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+					// the adapter keeps only host:port of the URL, so credentials are passed on here
+					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...natsCredentials(url) },
 					// JetStream counts in nanoseconds; limits apply when the stream is created. On a NATS
 					// cluster, STREAM_REPLICAS=3 keeps the reports on three servers, so one may die.
 					streamConfig: { max_age: retentionMs * 1_000_000, num_replicas: config.streamReplicas },

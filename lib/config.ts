@@ -19,6 +19,8 @@ export interface Config {
 	dataDir: string;
 	serializer: (typeof SERIALIZERS)[number];
 	apiToken: string | null;
+	apiTokenReads: boolean;
+	rateLimit: number;
 	nodeID: string | null;
 	namespace: string;
 	logLevel: string;
@@ -90,6 +92,8 @@ export function loadConfig(env: Env = process.env): Config {
 		dataDir: env.DATA_DIR || "./data",
 		serializer: oneOf(env.SERIALIZER, SERIALIZERS, "JSON", "SERIALIZER"),
 		apiToken: env.API_TOKEN || null,
+		apiTokenReads: bool(env.API_TOKEN_READS, false),
+		rateLimit: int(env.RATE_LIMIT, 1200, "RATE_LIMIT"),
 		nodeID: env.NODE_ID || null,
 		namespace: env.NAMESPACE || "",
 		logLevel: env.LOG_LEVEL || "info",

@@ -21,6 +21,8 @@ export interface Readiness {
 interface RestSettings extends ApiSettingsSchema {
 	/** When set, POST/PUT/DELETE need `Authorization: Bearer <apiToken>`. */
 	apiToken: string | null;
+	/** Reads need the token too. */
+	apiTokenReads: boolean;
 }
 
 type GatewayThis = Service<RestSettings> & { server: import("node:http").Server };
@@ -43,6 +45,7 @@ const RestService: ServiceSchema<RestSettings> = {
 	settings: {
 		port: config.port,
 		apiToken: config.apiToken,
+		apiTokenReads: config.apiTokenReads,
 		ip: "0.0.0.0",
 		routes: [
 			{
@@ -71,8 +74,17 @@ const RestService: ServiceSchema<RestSettings> = {
 					"GET /health/live": "rest.live",
 					"GET /health/ready": "rest.ready"
 				},
-				// JSON only, 100 kB at most (413 above, 400 for malformed JSON).
+				// JSON only, 100 kB at most (413 above, 400 for malformed JSON, 415 for another type).
 				bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+				// Per client address (not X-Forwarded-For, which any client can write); 0 turns it off.
+				...(config.rateLimit > 0
+					? { rateLimit: { window: 60_000, limit: config.rateLimit, headers: true, key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown" } }
+					: {}),
+				onBeforeCall(ctx: Context, route: unknown, req: IncomingMessage) {
+					// A write must say it is JSON: anything else would reach the action as an empty body.
+					if (WRITES.has(req.method ?? "") && Number(req.headers["content-length"] ?? 0) > 0 && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
+						throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", { contentType: req.headers["content-type"] ?? null });
+				},
 				logging: true
 			}
 		],
@@ -120,10 +132,12 @@ const RestService: ServiceSchema<RestSettings> = {
 	},
 
 	methods: {
-		/** Writes need the API token when one is configured (reads stay open). 401 otherwise. */
+		/** Writes (and reads, with API_TOKEN_READS) need the API token when one is configured. 401 otherwise. */
 		authorize(this: GatewayThis, _ctx: Context, _route: unknown, req: IncomingMessage) {
 			const token = this.settings.apiToken;
-			if (!token || !WRITES.has(req.method ?? "")) return;
+			if (!token || (!WRITES.has(req.method ?? "") && !this.settings.apiTokenReads)) return;
+			// probes of load balancers and Kubernetes carry no token
+			if (req.method === "GET" && req.url?.startsWith("/health/")) return;
 			const header = req.headers.authorization;
 			if (!header) throw new ApiGateway.Errors.UnAuthorizedError(ApiGateway.Errors.ERR_NO_TOKEN, null);
 			const [scheme, given = ""] = header.split(" ", 2);
@@ -133,8 +147,10 @@ const RestService: ServiceSchema<RestSettings> = {
 		},
 
 		/** moleculer-web's error rendering, with "no live instance" errors turned into 503. */
-		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Errors.MoleculerError) {
+		sendError(this: GatewayThis, req: IncomingMessage & { $route?: { rateLimit?: { window: number } } }, res: ServerResponse, err: Errors.MoleculerError) {
 			if (err && UNAVAILABLE.has(err.type)) err = new ApiGateway.Errors.ServiceUnavailableError(err.type, err.data);
+			if (err?.code === 401 && !res.headersSent) res.setHeader("WWW-Authenticate", `Bearer realm="trash-bus"`);
+			if (err?.code === 429 && !res.headersSent) res.setHeader("Retry-After", String(Math.ceil((req.$route?.rateLimit?.window ?? 60_000) / 1000)));
 			return ApiGateway.methods!.sendError.call(this, req, res, err);
 		}
 	}

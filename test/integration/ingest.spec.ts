@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import amqp from "amqplib";
+import fc from "fast-check";
 import { connect, StringCodec } from "nats";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
@@ -102,6 +103,19 @@ describe.each(KINDS)("on %s", kind => {
 		expect((await sys.get("/levels/1")).status).toBe(404);
 	});
 
+	it("dead-letters 1 000 generated malformed reports; 100 valid ones published between them are all applied", async () => {
+		const bad = fc.sample(malformedReport, { seed: 20261123, numRuns: 1_000 });
+		const bodies: string[] = [];
+		bad.forEach((body, i) => {
+			bodies.push(body);
+			if (i % 10 === 9) bodies.push(JSON.stringify({ can_id: `fz-${i}`, level: String(i % 101) }));
+		});
+		const deadLetters = await publishAndCollectDeadLetters(kind, sys, channel, bodies, bad.length);
+		expect(deadLetters).toHaveLength(bad.length);
+		expect(deadLetters.every(l => typeof l.reason === "string" && l.reason.length > 0)).toBe(true);
+		for (let i = 9; i < 1_000; i += 10) expect((await sys.get(`/levels/fz-${i}`)).body).toMatchObject({ level: i % 101 });
+	}, 60_000);
+
 	it("keeps reports while every consumer is down: 1 000 published, all applied when one comes back", async () => {
 		for (const proc of trashReports()) await sys.kill(proc, "SIGTERM");
 		await eventually(async () => !((await sys.get("/workers")).body as { type: string }[]).some(w => w.type === "trashReport"), 15_000, 100);
@@ -139,6 +153,27 @@ describe.each(KINDS)("on %s", kind => {
 		expect(((await sys.broker.call<SimulatorStatus>("simulator.status")) as SimulatorStatus).published).toBeGreaterThanOrEqual(BURST);
 	}, 600_000);
 });
+
+/** Reports that are wrong by construction: not JSON, not an object, no can id, or a bad level. */
+const malformedReport = fc.oneof(
+	fc.string({ maxLength: 40 }).filter(text => {
+		try {
+			JSON.parse(text);
+			return false;
+		} catch {
+			return true;
+		}
+	}),
+	fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 10 }), fc.array(fc.integer(), { maxLength: 3 })).map(v => JSON.stringify(v)),
+	fc.record({ level: fc.double({ min: 0, max: 100, noNaN: true }) }).map(v => JSON.stringify(v)),
+	fc.record({ can_id: fc.oneof(fc.constant(""), fc.constant("  "), fc.integer({ max: -1 }), fc.boolean(), fc.object({ maxDepth: 1 })), level: fc.constant(10) }).map(v => JSON.stringify(v)),
+	fc
+		.record({
+			can_id: fc.string({ minLength: 1, maxLength: 8 }).filter(id => id.trim().length > 0),
+			level: fc.oneof(fc.double({ min: 100.0001, noNaN: true, noDefaultInfinity: true }), fc.double({ max: -0.0001, noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 6 }).filter(t => !/^\s*-?\d+(\.\d+)?\s*$/.test(t)), fc.constant(null), fc.boolean())
+		})
+		.map(v => JSON.stringify(v))
+);
 
 interface DeadLetter {
 	reason: string;

@@ -123,13 +123,13 @@ export async function startDeployment(
 		{},
 		env.TRANSPORTER
 	);
-	await broker.start();
 	const url = `http://127.0.0.1:${port}`;
 	const http = httpClient(url);
 
 	const expected = new Map<string, number>();
 	for (const [, services] of layout) for (const s of services) expected.set(s, (expected.get(s) ?? 0) + 1);
 	try {
+		await broker.start();
 		await eventually(async () => {
 			const ready = await http.get("/health/ready");
 			if (ready.status !== 200) return false;
@@ -137,9 +137,10 @@ export async function startDeployment(
 			return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
 		}, 60_000, 200);
 	} catch (err) {
+		// never leave processes behind: they would keep jest (and the servers) running
 		const logs = procs.map(p => `--- ${p.name} ---\n${p.output.slice(-2_000)}`).join("\n");
 		await Promise.all(procs.map(p => killProc(p, "SIGKILL")));
-		await broker.stop();
+		await broker.stop().catch(() => undefined);
 		throw new Error(`${kind} deployment did not become ready: ${(err as Error).message}\n${logs}`);
 	}
 

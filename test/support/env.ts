@@ -11,3 +11,5 @@ process.env.PORT ??= "0";
 process.env.METRICS ??= "false";
 process.env.SIM_AUTOSTART ??= "false";
 process.env.LOG_LEVEL ??= "error";
+// Load tests send far more than one client may; api-hardening.spec.ts turns the limit on.
+process.env.RATE_LIMIT ??= "0";

@@ -40,6 +40,8 @@ export type NatsServer = RunningServer & { monitorUrl: string };
 
 export interface NatsOptions {
 	jetstream?: boolean;
+	/** Require these credentials from every client (`--user`/`--pass`). */
+	auth?: { user: string; pass: string };
 	cluster?: { name: string; port: number; routes: string[] };
 	port?: number;
 	serverName?: string;
@@ -369,6 +371,7 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
 		async (dir, logFile) => {
 			const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "--server_name", serverName];
 			if (opts.jetstream) args.push("-js", "-sd", path.join(dir, "jetstream"));
+			if (opts.auth) args.push("--user", opts.auth.user, "--pass", opts.auth.pass);
 			if (opts.cluster) {
 				args.push("--cluster", `nats://127.0.0.1:${opts.cluster.port}`, "--cluster_name", opts.cluster.name);
 				if (opts.cluster.routes.length) args.push("--routes", opts.cluster.routes.join(","));
