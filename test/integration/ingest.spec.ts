@@ -43,6 +43,7 @@ describe.each(KINDS)("on %s", kind => {
 		await pg.connect();
 		// The test's node carries a simulator of its own: the load generator, cans 301…310.
 		await sys.broker.createService({ name: "simulator", mixins: [Simulator], settings: { cans: 10, intervalMs: 4_000, autostart: false } } as ServiceSchema);
+		await sys.broker.waitForServices("simulator");
 	}, 120_000);
 	afterAll(async () => {
 		await pg?.end();
