@@ -48,7 +48,7 @@ function natsCredentials(url: string): { user?: string; pass?: string } {
 }
 
 /** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
-export const CHANNEL_IN_FLIGHT = 64;
+export const CHANNEL_IN_FLIGHT = 256;
 
 /**
  * The `trash-level` channel's adapter, following the transporter: durable on a real bus

@@ -171,12 +171,13 @@ export interface Store<T extends { _id: string }> {
 	/** Inserts the document, or sets the given fields of an existing one. */
 	put(doc: Partial<T> & { _id: string }): Promise<void>;
 	/**
-	 * Writes the document unless the stored one has the same or a later `version` (a string that
-	 * sorts in time order). Atomic, also between processes; true when it wrote.
+	 * Writes each document unless the stored one has the same or a later `version` (a string that
+	 * sorts in time order). Atomic per document, also between processes; one statement on SQL.
+	 * Ids must be distinct. Resolves with the ids it wrote.
 	 */
-	putIfNewer(doc: T & { version: string }): Promise<boolean>;
-	/** Writes the document unless the stored one's `field` is already `value`. Atomic; true when it wrote. */
-	putUnless(doc: Partial<T> & { _id: string }, field: keyof T & string, value: string): Promise<boolean>;
+	putManyIfNewer(docs: (T & { version: string })[]): Promise<Set<string>>;
+	/** Writes each document unless the stored one's `field` is already `value`; the same guarantees. */
+	putManyUnless(docs: (Partial<T> & { _id: string })[], field: keyof T & string, value: string): Promise<Set<string>>;
 	/** Removes the documents whose `field` sorts before `value`; returns how many. */
 	removeBefore(field: keyof T & string, value: string): Promise<number>;
 	count(): Promise<number>;
@@ -186,26 +187,29 @@ export interface Store<T extends { _id: string }> {
 function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 	const lock = new KeyedLock();
 	const db = () => adapter.db;
+	/** Read-compare-write of each document under its key's lock; the ids written. */
+	async function writeEach<D extends { _id: string }>(docs: D[], shouldWrite: (current: Record<string, unknown> | null, doc: D) => boolean) {
+		const written = new Set<string>();
+		await Promise.all(
+			docs.map(doc =>
+				lock.run(doc._id, async () => {
+					const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
+					if (!shouldWrite(current, doc)) return;
+					const { _id, ...fields } = doc;
+					await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
+					written.add(_id);
+				})
+			)
+		);
+		return written;
+	}
 	return {
 		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
 		all: () => db().findAsync({}),
 		put: async ({ _id, ...fields }) => void (await db().updateAsync({ _id }, { $set: fields }, { upsert: true })),
-		putIfNewer: doc =>
-			lock.run(doc._id, async () => {
-				const current = (await db().findOneAsync({ _id: doc._id })) as { version?: string } | null;
-				if (current?.version != null && current.version >= doc.version) return false;
-				const { _id, ...fields } = doc;
-				await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
-				return true;
-			}),
-		putUnless: (doc, field, value) =>
-			lock.run(doc._id, async () => {
-				const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
-				if (current?.[field] === value) return false;
-				const { _id, ...fields } = doc;
-				await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
-				return true;
-			}),
+		putManyIfNewer: docs =>
+			writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
+		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
 		removeBefore: (field, value) => db().removeAsync({ [field]: { $lt: value } }, { multi: true }),
 		count: () => db().countAsync({})
 	};
@@ -215,23 +219,29 @@ function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
 	const plain = (m: Model | null) => (m ? (adapter.entityToObject(m) as T) : null);
 	const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
-	/** INSERT … ON CONFLICT DO UPDATE [WHERE condition]: one round trip (the ingest hot path); true when a row was written. */
-	async function upsert(doc: object, condition?: (nextParam: number) => string, extra: unknown[] = []): Promise<boolean> {
-		const cols = Object.keys(doc).filter(c => (doc as Record<string, unknown>)[c] !== undefined);
+	/**
+	 * One multi-row INSERT … ON CONFLICT DO UPDATE [WHERE condition] … RETURNING: the ingest hot path
+	 * writes a whole batch of reports in one round trip. Resolves with the ids written.
+	 */
+	async function upsert(docs: object[], condition?: (nextParam: number) => string, extra: unknown[] = []): Promise<Set<string>> {
+		if (docs.length === 0) return new Set();
+		const cols = Object.keys(docs[0]).filter(c => (docs[0] as Record<string, unknown>)[c] !== undefined);
+		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
 		const sql =
-			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")}) ` +
+			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
 			`ON CONFLICT ("_id") DO UPDATE SET ${cols.filter(c => c !== "_id").map(c => `${q(c)} = EXCLUDED.${q(c)}`).join(", ")}` +
-			(condition ? ` WHERE ${condition(cols.length + 1)}` : "") +
+			(condition ? ` WHERE ${condition(docs.length * cols.length + 1)}` : "") +
 			` RETURNING "_id"`;
-		const [rows] = await adapter.db.query(sql, { bind: [...cols.map(c => (doc as Record<string, unknown>)[c]), ...extra] });
-		return (rows as unknown[]).length > 0;
+		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...extra];
+		const [rows] = await adapter.db.query(sql, { bind });
+		return new Set((rows as { _id: string }[]).map(r => r._id));
 	}
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
-		put: async doc => void (await upsert(doc)),
-		putIfNewer: doc => upsert(doc, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),
-		putUnless: (doc, field, value) => upsert(doc, next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, [value]),
+		put: async doc => void (await upsert([doc])),
+		putManyIfNewer: docs => upsert(docs, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),
+		putManyUnless: (docs, field, value) => upsert(docs, next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, [value]),
 		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),
 		count: () => adapter.model.count()
 	};

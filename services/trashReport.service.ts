@@ -4,6 +4,7 @@ import { Errors } from "moleculer";
 import { DataTypes, StoresMixin } from "../mixins/db.mixin";
 import type { Store } from "../mixins/db.mixin";
 import { config } from "../lib/config";
+import { Batcher } from "../lib/batcher";
 import { busIdentity, Unparseable } from "../lib/channel-adapters";
 import { byCanId, CHANNEL, checkReport, DEAD_LETTER_CHANNEL, reportParams, reportVersion } from "../lib/report";
 import type { CanLevel, CheckResult, LevelReport } from "../lib/report";
@@ -52,8 +53,21 @@ interface TrashReportSettings extends ServiceSettingSchema {
 	reportRetentionMs: number;
 }
 
+/** A valid report waiting for its batch, and what became of it. */
+interface Pending {
+	report: LevelReport;
+	receivedAt: string;
+}
+interface Applied {
+	/** It set its can's level (the newest so far). */
+	changed: boolean;
+	/** It was not applied before (not a redelivery). */
+	firstTime: boolean;
+}
+
 interface TrashReportVars {
 	stores: { levels: Store<LevelDoc>; reports: Store<ReportDoc> };
+	applier: Batcher<Pending, Applied>;
 	counters: Counters;
 	pruneTimer?: NodeJS.Timeout;
 }
@@ -61,7 +75,7 @@ interface TrashReportVars {
 interface TrashReportMethods {
 	checkStore(): Promise<void>;
 	ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus>;
-	applyReport(report: LevelReport, receivedAt: string): Promise<boolean>;
+	applyBatch(items: Pending[]): Promise<Applied[]>;
 	setStatus(record: ReportRecord): Promise<void>;
 	pruneReports(): Promise<number>;
 }
@@ -237,31 +251,46 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				this.logger.warn(`Rejected report: ${reason}`);
 				return "rejected";
 			}
-			const { report } = checked;
-			// Level first, then status, two atomic writes and no read: a redelivered report is not
-			// newer than itself, so its level write changes nothing, and its status write finds it
-			// already applied (a duplicate). A crash between the two redelivers the report, which
-			// then completes the status.
-			const changed = await this.applyReport(report, receivedAt);
-			const { id, canId, level, reportedAt } = report;
-			const firstTime = await this.stores.reports.putUnless(
-				{ _id: id, status: "applied", canId, level, reportedAt, receivedAt, appliedBy: this.broker.nodeID },
-				"status",
-				"applied"
-			);
+			const { changed, firstTime } = await this.applier.add({ report: checked.report, receivedAt });
 			if (!firstTime) {
 				this.counters.duplicates++;
 				return "applied";
 			}
 			this.counters.applied++;
-			if (changed) this.broker.broadcast("level.updated", { canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
+			const { canId, level, reportedAt } = checked.report;
+			if (changed) this.broker.broadcast("level.updated", { canId, level, reportedAt, receivedAt });
 			return "applied";
 		},
 
-		/** Stores the report's level unless the can already has a newer one. Idempotent, atomic across replicas. */
-		applyReport(report: LevelReport, receivedAt: string): Promise<boolean> {
-			const { id, canId, level, reportedAt } = report;
-			return this.stores.levels.putIfNewer({ _id: canId, level, reportedAt, receivedAt, reportId: id, version: reportVersion(report) });
+		/**
+		 * Applies the valid reports in flight together: level first, then status, each one atomic
+		 * multi-row statement and no read. A redelivered report is not newer than itself, so its level
+		 * write changes nothing, and its status write finds it already applied (a duplicate). A crash
+		 * between the two redelivers the report, which then completes the status.
+		 */
+		async applyBatch(items: Pending[]): Promise<Applied[]> {
+			const newest = new Map<string, LevelDoc>();
+			for (const { report, receivedAt } of items) {
+				const doc = { _id: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt, reportId: report.id, version: reportVersion(report) };
+				const other = newest.get(doc._id);
+				if (!other || other.version < doc.version) newest.set(doc._id, doc);
+			}
+			const levelsWritten = await this.stores.levels.putManyIfNewer([...newest.values()]);
+
+			const statuses = new Map<string, ReportDoc>();
+			for (const { report, receivedAt } of items) {
+				const { id, canId, level, reportedAt } = report;
+				if (!statuses.has(id)) statuses.set(id, { _id: id, status: "applied", canId, level, reportedAt, receivedAt, appliedBy: this.broker.nodeID });
+			}
+			const firstTimes = await this.stores.reports.putManyUnless([...statuses.values()], "status", "applied");
+
+			const claimed = new Set<string>(); // the same report twice in one batch: the second is a duplicate
+			return items.map(({ report }) => {
+				const firstTime = firstTimes.has(report.id) && !claimed.has(report.id);
+				if (firstTime) claimed.add(report.id);
+				const changed = firstTime && levelsWritten.has(report.canId) && newest.get(report.canId)!.reportId === report.id;
+				return { changed, firstTime };
+			});
 		},
 
 		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
@@ -276,6 +305,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 	},
 
 	created() {
+		this.applier = new Batcher(items => this.applyBatch(items), 256);
 		this.counters = { received: 0, applied: 0, duplicates: 0, rejected: {} };
 	},
 
