@@ -57,13 +57,14 @@ async function ingest(kind: DeploymentKind, transporter: string): Promise<{ rate
 		const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
 		const started = performance.now();
 		await sys.broker.call("simulator.burst", { count: N }, { timeout: 0 });
-		const deadline = Date.now() + 300_000;
+		const deadline = Date.now() + Number(process.env.BENCH_TIMEOUT_MS ?? 300_000);
 		let count = 0;
 		while ((count = await applied()) < N && Date.now() < deadline) {
 			process.stderr.write(`\r  ${kind}: ${count}/${N} applied`);
 			await new Promise(r => setTimeout(r, 250));
 		}
 		process.stderr.write("\n");
+		if (count < N) for (const p of sys.procs) process.stderr.write(`--- ${p.name} (last output) ---\n${p.output.slice(-1_500)}\n`);
 		return { rate: count / ((performance.now() - started) / 1000), lost: N - count };
 	} finally {
 		await pg.end();

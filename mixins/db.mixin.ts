@@ -225,6 +225,9 @@ function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string)
 	 */
 	async function upsert(docs: object[], condition?: (nextParam: number) => string, extra: unknown[] = []): Promise<Set<string>> {
 		if (docs.length === 0) return new Set();
+		// Rows in id order: concurrent batches from several replicas then lock rows in the same
+		// order and cannot deadlock (in arrival order they did, under a burst over few cans).
+		docs = [...docs].sort((a, b) => ((a as { _id: string })._id < (b as { _id: string })._id ? -1 : 1));
 		const cols = Object.keys(docs[0]).filter(c => (docs[0] as Record<string, unknown>)[c] !== undefined);
 		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
 		const sql =
