@@ -204,6 +204,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			deadLettering: { enabled: true, queueName: DEAD_LETTER_CHANNEL, exchangeName: DEAD_LETTER_CHANNEL },
 			async handler(payload: unknown, raw: unknown) {
 				const fallback = busIdentity(raw);
+				this.counters.received++;
 				// The store may be down for a moment: keep the message (unacked, so nothing is
 				// lost) and try again, rather than bounce it through the bus at full speed.
 				for (let attempt = 1; ; attempt++) {
@@ -224,11 +225,10 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 	methods: {
 		/**
-		 * Applies one raw report, at most once in effect. Invalid reports are recorded as
-		 * rejected with the reason and never thrown, so the bus never redelivers them forever.
+		 * Applies one raw report, once in effect however often it is delivered. Invalid reports are
+		 * dead-lettered with the reason and never thrown, so the bus never redelivers them forever.
 		 */
 		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus> {
-			this.counters.received++;
 			const receivedAt = new Date().toISOString();
 			const checked: CheckResult =
 				raw instanceof Unparseable
