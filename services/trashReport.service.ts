@@ -132,7 +132,23 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				const { report } = checked;
 				// Recorded before publishing, so a status lookup right after the 202 finds it.
 				await this.setStatus({ id: report.id, status: "accepted", canId: report.canId, level: report.level, reportedAt: report.reportedAt, receivedAt });
-				await this.broker.sendToChannel(CHANNEL, { id: report.id, can_id: report.canId, level: report.level, reportedAt: report.reportedAt });
+				const message = { id: report.id, can_id: report.canId, level: report.level, reportedAt: report.reportedAt };
+				// The bus may be electing a new stream leader (a NATS node just died): try for a
+				// moment, then answer 503 (retry later) rather than 202 for a report nobody holds.
+				for (let attempt = 1; ; attempt++) {
+					try {
+						await this.broker.sendToChannel(CHANNEL, message);
+						break;
+					} catch (err) {
+						if (attempt < 4) {
+							await new Promise(r => setTimeout(r, 250 * attempt));
+							continue;
+						}
+						const reason = `Not queued: the bus did not take the report (${(err as Error).message}).`;
+						await this.setStatus({ id: report.id, status: "rejected", reason, receivedAt });
+						throw new Errors.MoleculerRetryableError(reason, 503, "BUS_UNAVAILABLE", { id: report.id });
+					}
+				}
 				ctx.meta.$statusCode = 202;
 				// where to follow the report (moleculer-web sets $location only on 201 and 3xx)
 				ctx.meta.$responseHeaders = { Location: `/reports/${encodeURIComponent(report.id)}` };

@@ -175,8 +175,12 @@ export async function contractHolds(sys: System): Promise<void> {
 	const fetched = await sys.get(`/movies/${created.body.id}`);
 	if (fetched.body.title !== created.body.title || fetched.body.genres?.[0] !== "drama") throw new Error(`GET /movies/:id answered ${JSON.stringify(fetched.body)}`);
 	if ((await sys.request("DELETE", `/movies/${created.body.id}`)).status !== 200) throw new Error("DELETE /movies/:id failed");
-	const report = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
-	if (report.status !== 202) throw new Error(`POST /levels answered ${report.status}`);
+	// 503 means "retry later" (e.g. while the bus elects a new leader): a client retries
+	const report = await eventually(async () => {
+		const res = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
+		if (res.status !== 202 && res.status !== 503) throw new Error(`POST /levels answered ${res.status}: ${JSON.stringify(res.body)}`);
+		return res.status === 202 && res;
+	}, 15_000, 250);
 	await eventually(async () => (await sys.get(`/reports/${report.body.id}`)).body.status === "applied", 10_000);
 	const types = ((await sys.get("/workers")).body as { type: string }[]).map(w => w.type);
 	for (const type of ["db", "pilot", "rest", "systemManager", "trashReport"]) if (!types.includes(type)) throw new Error(`no ${type} in /workers: ${types}`);
