@@ -2,25 +2,14 @@
  * The gateway's limits — content type, rate, reads behind the token — and the bus's: a node
  * without the NATS credentials cannot join, and no secret ever reaches a log line.
  */
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { createBroker } from "../../lib/broker";
 import { ALL_SERVICES } from "../../lib/config";
+import { startProcess } from "../support/deployment";
+import type { AppProcess } from "../support/deployment";
 import { freePort, startNats } from "../support/servers";
 import type { NatsServer } from "../support/servers";
 import { eventually, httpClient, startSystem } from "../support/system";
 import type { System } from "../support/system";
-
-const ROOT = path.resolve(__dirname, "../..");
-
-/** `bin/start.ts` as its own process; output collected for the log checks. */
-function startProcess(env: Record<string, string>) {
-	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], { cwd: ROOT, env: { ...process.env, METRICS: "false", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-	const proc = { output: "", child, exited: new Promise<number | null>(resolve => child.on("exit", code => resolve(code))) };
-	child.stdout.on("data", c => (proc.output += c));
-	child.stderr.on("data", c => (proc.output += c));
-	return proc;
-}
 
 describe("content type and reads behind the token", () => {
 	let sys: System;
@@ -61,7 +50,7 @@ describe("a process with a rate limit and secrets, on a NATS that wants credenti
 	const password = "bus-pa55-1c2b3a";
 	let nats: NatsServer;
 	let port: number;
-	let server: ReturnType<typeof startProcess>;
+	let server: AppProcess;
 	const busUrl = (pass: string) => nats.url.replace("nats://", `nats://trash:${pass}@`);
 
 	beforeAll(async () => {

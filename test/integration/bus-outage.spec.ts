@@ -2,36 +2,12 @@
  * When the bus itself fails: a NATS cluster node dies under load, RabbitMQ restarts, or the
  * configured bus is wrong. Services reconnect by themselves; nothing hangs or spins.
  */
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { contractHolds, startDeployment } from "../support/deployment";
+import { contractHolds, startDeployment, startProcess, steadyLoad } from "../support/deployment";
 import type { Deployment } from "../support/deployment";
 import { Client } from "pg";
 import { freePort, startNats, startNatsCluster, startRabbit } from "../support/servers";
 import type { NatsCluster, RunningServer } from "../support/servers";
 import { eventually } from "../support/system";
-
-/** GET /movies from a few loops until stopped; failures are counted, not thrown. */
-function steadyLoad(sys: Deployment, concurrency = 4, maxRequests = 5_000) {
-	let ok = 0;
-	let failed = 0;
-	let running = true;
-	const loop = async () => {
-		while (running && ok + failed < maxRequests) {
-			const status = await sys.get("/movies?pageSize=5").then(r => r.status, () => 0);
-			if (status === 200) ok++;
-			else failed++;
-		}
-	};
-	const loops = Array.from({ length: concurrency }, loop);
-	return {
-		async stop() {
-			running = false;
-			await Promise.all(loops);
-			return { ok, failed, total: ok + failed };
-		}
-	};
-}
 
 describe("a 3-node NATS cluster losing a node under load", () => {
 	let cluster: NatsCluster;
@@ -102,25 +78,13 @@ describe("RabbitMQ stopped and started again on the same port", () => {
 });
 
 describe("a wrong TRANSPORTER", () => {
-	const ROOT = path.resolve(__dirname, "../..");
-	/** Runs `npm start`'s process for `ms` (or until it exits) and returns its output and exit code. */
-	function runFor(transporter: string, ms: number): Promise<{ output: string; code: number | null; cpuMs: number }> {
-		return new Promise(resolve => {
-			const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], {
-				cwd: ROOT,
-				env: { ...process.env, TRANSPORTER: transporter, SERVICES: "pilot", METRICS: "false", LOG_LEVEL: "info" },
-				stdio: ["ignore", "pipe", "pipe"]
-			});
-			let output = "";
-			child.stdout.on("data", c => (output += c));
-			child.stderr.on("data", c => (output += c));
-			const started = process.hrtime.bigint();
-			const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-			child.on("exit", code => {
-				clearTimeout(timer);
-				resolve({ output, code, cpuMs: Number(process.hrtime.bigint() - started) / 1e6 });
-			});
-		});
+	/** Runs `npm start`'s process on `transporter` for `ms` (or until it exits): its output and exit code. */
+	async function runFor(transporter: string, ms: number): Promise<{ output: string; code: number | null }> {
+		const proc = startProcess({ TRANSPORTER: transporter, SERVICES: "pilot", METRICS: "false", LOG_LEVEL: "info" });
+		const timer = setTimeout(() => proc.child.kill("SIGKILL"), ms);
+		const code = await proc.exited;
+		clearTimeout(timer);
+		return { output: proc.output, code };
 	}
 
 	it("unreachable: says which bus (password masked) and retries calmly, without a tight loop", async () => {

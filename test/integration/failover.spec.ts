@@ -3,38 +3,12 @@
  * over replicas, a killed replica absorbed by retries and dropped from the registry, and a
  * service with no replica left answered with 503 — never a hang — until one comes back.
  */
-import { startDeployment } from "../support/deployment";
+import { startDeployment, steadyLoad } from "../support/deployment";
 import type { Deployment, DeploymentKind } from "../support/deployment";
 import { eventually } from "../support/system";
 import { config } from "../../lib/config";
 
 const KINDS = (process.env.DEPLOYMENTS ?? "nats,amqp").split(",").filter(k => k !== "embedded") as DeploymentKind[];
-
-/** Sends GET /movies from `concurrency` loops until `stop()`; counts outcomes by status. */
-function steadyLoad(sys: Deployment, concurrency = 4, maxRequests = 5_000) {
-	const statuses = new Map<number | string, number>();
-	let running = true;
-	let sent = 0;
-	const loop = async () => {
-		while (running && sent < maxRequests) {
-			sent++;
-			const status = await sys
-				.get("/movies?pageSize=5")
-				.then(r => r.status)
-				.catch((err: Error) => err.name);
-			statuses.set(status, (statuses.get(status) ?? 0) + 1);
-		}
-	};
-	const loops = Array.from({ length: concurrency }, loop);
-	return {
-		async stop() {
-			running = false;
-			await Promise.all(loops);
-			const total = [...statuses.values()].reduce((a, b) => a + b, 0);
-			return { total, ok: statuses.get(200) ?? 0, statuses: Object.fromEntries(statuses) };
-		}
-	};
-}
 
 describe.each(KINDS)("on %s", kind => {
 	let sys: Deployment;
@@ -71,7 +45,7 @@ describe.each(KINDS)("on %s", kind => {
 		const goneAfter = Date.now() - killedAt;
 		await new Promise(r => setTimeout(r, 1_000));
 		const result = await load.stop();
-		const failed = result.total - result.ok;
+		const { failed } = result;
 		console.log(`[${kind}] kill -9 of ${victim.name} under load: ${failed} of ${result.total} requests failed (${((100 * failed) / result.total).toFixed(2)} %), statuses ${JSON.stringify(result.statuses)}; gone from /workers after ${goneAfter} ms`);
 		// The goal is ≤ 1 %: only requests that were inside the killed process may fail.
 		expect(failed / result.total).toBeLessThanOrEqual(0.01);

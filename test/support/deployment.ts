@@ -17,14 +17,29 @@ import type { System } from "./system";
 
 export type DeploymentKind = "embedded" | "nats" | "amqp";
 
-/** One OS process of the deployment. */
-export interface Proc {
-	name: string;
-	nodeID: string;
-	services: ServiceName[];
+const ROOT = path.resolve(__dirname, "../..");
+
+/** `bin/start.ts` (what `npm start` runs) as its own OS process, its output collected. */
+export interface AppProcess {
 	child: ChildProcess;
 	output: string;
 	exited: Promise<number | null>;
+}
+
+/** Starts `bin/start.ts` with the test's environment plus `env`. */
+export function startProcess(env: Record<string, string>): AppProcess {
+	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+	const proc: AppProcess = { child, output: "", exited: new Promise(resolve => child.on("exit", code => resolve(code))) };
+	child.stdout!.on("data", chunk => (proc.output += chunk));
+	child.stderr!.on("data", chunk => (proc.output += chunk));
+	return proc;
+}
+
+/** One OS process of the deployment. */
+export interface Proc extends AppProcess {
+	name: string;
+	nodeID: string;
+	services: ServiceName[];
 }
 
 export interface Deployment extends System {
@@ -36,7 +51,6 @@ export interface Deployment extends System {
 	env: Record<string, string>;
 }
 
-const ROOT = path.resolve(__dirname, "../..");
 
 /** A fresh database on the test PostgreSQL (TEST_PG_URL, started by the global setup). */
 export async function freshDatabase(prefix: string): Promise<string> {
@@ -100,14 +114,8 @@ export async function startDeployment(
 
 	const spawnProc = async (name: string, services: ServiceName[]): Promise<Proc> => {
 		const nodeID = `${name}-${run}`;
-		const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], {
-			cwd: ROOT,
-			env: { ...process.env, ...env, SERVICES: services.join(","), NODE_ID: nodeID, PORT: services.includes("rest") ? String(port) : "0" },
-			stdio: ["ignore", "pipe", "pipe"]
-		});
-		const proc: Proc = { name, nodeID, services, child, output: "", exited: new Promise(resolve => child.on("exit", code => resolve(code))) };
-		child.stdout!.on("data", chunk => (proc.output += chunk));
-		child.stderr!.on("data", chunk => (proc.output += chunk));
+		const app = startProcess({ ...env, SERVICES: services.join(","), NODE_ID: nodeID, PORT: services.includes("rest") ? String(port) : "0" });
+		const proc: Proc = Object.assign(app, { name, nodeID, services });
 		const old = procs.findIndex(p => p.name === name);
 		if (old >= 0) procs.splice(old, 1, proc);
 		else procs.push(proc);
@@ -166,6 +174,33 @@ async function killProc(proc: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise
 	const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
 	await proc.exited;
 	clearTimeout(timer);
+}
+
+/** GET /movies from `concurrency` loops until `stop()`; outcomes counted by status (or error name), never thrown. */
+export function steadyLoad(sys: System, concurrency = 4, maxRequests = 5_000) {
+	const statuses = new Map<number | string, number>();
+	let running = true;
+	let sent = 0;
+	const loop = async () => {
+		while (running && sent < maxRequests) {
+			sent++;
+			const status = await sys.get("/movies?pageSize=5").then(
+				r => r.status,
+				(err: Error) => err.name
+			);
+			statuses.set(status, (statuses.get(status) ?? 0) + 1);
+		}
+	};
+	const loops = Array.from({ length: concurrency }, loop);
+	return {
+		async stop() {
+			running = false;
+			await Promise.all(loops);
+			const total = [...statuses.values()].reduce((a, b) => a + b, 0);
+			const ok = statuses.get(200) ?? 0;
+			return { total, ok, failed: total - ok, statuses: Object.fromEntries(statuses) };
+		}
+	};
 }
 
 /** The contract's main rows, quickly: a movie round trip, a report applied, every worker known. */
