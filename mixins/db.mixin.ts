@@ -187,6 +187,7 @@ export interface Store<T extends { _id: string }> {
 function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 	const lock = new KeyedLock();
 	const db = () => adapter.db;
+	const upsert = ({ _id, ...fields }: { _id: string }) => db().updateAsync({ _id }, { $set: fields }, { upsert: true });
 	/** Read-compare-write of each document under its key's lock; the ids written. */
 	async function writeEach<D extends { _id: string }>(docs: D[], shouldWrite: (current: Record<string, unknown> | null, doc: D) => boolean) {
 		const written = new Set<string>();
@@ -195,9 +196,8 @@ function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 				lock.run(doc._id, async () => {
 					const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
 					if (!shouldWrite(current, doc)) return;
-					const { _id, ...fields } = doc;
-					await db().updateAsync({ _id }, { $set: fields }, { upsert: true });
-					written.add(_id);
+					await upsert(doc);
+					written.add(doc._id);
 				})
 			)
 		);
@@ -206,7 +206,7 @@ function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 	return {
 		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
 		all: () => db().findAsync({}),
-		put: async ({ _id, ...fields }) => void (await db().updateAsync({ _id }, { $set: fields }, { upsert: true })),
+		put: async doc => void (await upsert(doc)),
 		putManyIfNewer: docs =>
 			writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
 		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
