@@ -31,7 +31,8 @@ function bar(label: string, done: number, total: number, startedAt: number) {
 	process.stderr.write(`\r${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${rate.toFixed(0)}/s   `);
 }
 
-async function applied(broker: ServiceBroker) {
+/** Reports trashReport is done with: applied, duplicates and rejected alike. */
+async function handled(broker: ServiceBroker) {
 	const s = await ingestStats(broker);
 	return s.applied + s.duplicates + Object.values(s.rejected).reduce((a, b) => a + b, 0);
 }
@@ -42,7 +43,7 @@ async function main() {
 	await broker.start();
 	try {
 		await broker.waitForServices("trashReport", 15_000);
-		const before = await applied(broker);
+		const before = await handled(broker);
 		const started = Date.now();
 		for (let sent = 0; sent < count; sent += batch) {
 			await broker.call("simulator.burst", { count: Math.min(batch, count - sent) }, { timeout: 0 });
@@ -53,7 +54,7 @@ async function main() {
 		let last = -1;
 		let lastChange = Date.now();
 		for (;;) {
-			const done = Math.min((await applied(broker)) - before, count);
+			const done = Math.min((await handled(broker)) - before, count);
 			bar("applied  ", done, count, started);
 			if (done >= count) break;
 			if (done !== last) [last, lastChange] = [done, Date.now()];
