@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the servers the integration tests start themselves (test/support/servers.ts):
-# nats-server, rabbitmq-server and postgresql, each only when missing (Debian/Ubuntu, apt).
+# Installs what the tests need from Debian/Ubuntu (apt), each only when missing: the servers the
+# integration tests start themselves (test/support/servers.ts): nats-server, rabbitmq-server and
+# postgresql; and the tools: chromium (the dashboard's browser test), docker-compose (validates the
+# compose files) and kubernetes-client (kubectl's built-in kustomize builds the k8s overlays).
 # The tests run every server privately (own ports, own temp data dir), so any system-wide
 # instance that the packages' post-install scripts start is stopped again: it would only
 # hold the default ports and memory.
@@ -17,9 +19,12 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 # shellcheck disable=SC2012 # just an existence test
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-	echo "install-servers: nats-server, rabbitmq-server and postgresql are already installed"
+	echo "install-servers: servers and test tools are already installed"
 	exit 0
 fi
 
