@@ -31,6 +31,8 @@ export interface Config {
 	simAutostart: boolean;
 	reportRetentionMs: number;
 	streamReplicas: number;
+	/** A can at or above this level (%) is full: the dashboard lists it first, a gauge counts it. */
+	fullThreshold: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -45,6 +47,13 @@ function int(value: string | undefined, fallback: number, name: string): number 
 function bool(value: string | undefined, fallback: boolean): boolean {
 	if (value == null || value === "") return fallback;
 	return !["0", "false", "off", "no"].includes(value.toLowerCase());
+}
+
+function percent(value: string | undefined, fallback: number, name: string): number {
+	if (value == null || value === "") return fallback;
+	const n = Number(value);
+	if (!Number.isFinite(n) || n < 0 || n > 100) throw new Error(`${name} must be a number from 0 to 100, got "${value}"`);
+	return n;
 }
 
 /** Serializers whose packages are installed (Moleculer's names). */
@@ -103,7 +112,8 @@ export function loadConfig(env: Env = process.env): Config {
 		simIntervalMs: int(env.SIM_INTERVAL_MS, 4_000, "SIM_INTERVAL_MS"),
 		simAutostart: bool(env.SIM_AUTOSTART, true),
 		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3),
-		streamReplicas: int(env.STREAM_REPLICAS, 1, "STREAM_REPLICAS") || 1
+		streamReplicas: int(env.STREAM_REPLICAS, 1, "STREAM_REPLICAS") || 1,
+		fullThreshold: percent(env.FULL_THRESHOLD, 80, "FULL_THRESHOLD")
 	};
 }
 

@@ -15,8 +15,14 @@ it("defaults match the design's configuration table", () => {
 		simIntervalMs: 4000,
 		simAutostart: true,
 		reportRetentionMs: 3_600_000,
-		requestTimeoutMs: 10_000
+		requestTimeoutMs: 10_000,
+		fullThreshold: 80
 	});
+});
+
+it("FULL_THRESHOLD is a percentage", () => {
+	expect(loadConfig({ FULL_THRESHOLD: "75.5" }).fullThreshold).toBe(75.5);
+	for (const bad of ["-1", "101", "full"]) expect(() => loadConfig({ FULL_THRESHOLD: bad })).toThrow(/FULL_THRESHOLD must be a number from 0 to 100/);
 });
 
 it.each([
