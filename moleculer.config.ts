@@ -2,6 +2,8 @@ import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AmqpChannelAdapter, LenientJSONSerializer } from "./lib/channel-adapters";
 import { config, maskUri } from "./lib/config";
+import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
+import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
 
 /**
  * The one place that turns `TRANSPORTER` into a transport (STYLE.md rule 5):
@@ -96,6 +98,14 @@ export function channelsMiddleware(url = config.transporter, retentionMs = confi
 }
 
 /**
+ * The broker's middlewares. Some hold per-broker state (the channel adapter, the metric
+ * handles), so lib/broker.ts makes a fresh list for every broker it creates.
+ */
+export function brokerMiddlewares(transporter = config.transporter): NonNullable<BrokerOptions["middlewares"]> {
+	return [RequestIdMiddleware, JobMetricsMiddleware(), channelsMiddleware(transporter)];
+}
+
+/**
  * Broker options. Every value that differs from Moleculer's default was chosen on purpose;
  * the comment beside it says why. Env vars (see lib/config.ts) override them.
  */
@@ -107,7 +117,8 @@ const brokerConfig: BrokerOptions = {
 		type: "Console",
 		options: {
 			level: config.logLevel as never,
-			formatter: config.logFormat === "json" ? "json" : "short",
+			// Moleculer's "short" or "json" line, with the request id a line was written for
+			formatter: logFormatter(config.logFormat === "json") as never,
 			colors: config.logFormat !== "json" && process.stdout.isTTY === true
 		}
 	},
@@ -182,8 +193,7 @@ const brokerConfig: BrokerOptions = {
 	// bounded by what the producer sends. Bulkheads stay off for actions and events.
 	bulkhead: { enabled: false, concurrency: 10, maxQueueSize: 0 },
 
-	// A middleware holds its adapter: lib/broker.ts makes a fresh one for every broker it creates.
-	middlewares: [channelsMiddleware()],
+	middlewares: brokerMiddlewares(),
 
 	replOptions: { delimiter: "trash-bus $ " }
 };

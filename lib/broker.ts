@@ -1,6 +1,6 @@
 import { ServiceBroker } from "moleculer";
 import type { BrokerOptions, ServiceSchema } from "moleculer";
-import brokerConfig, { channelsMiddleware, transporterFor } from "../moleculer.config";
+import brokerConfig, { brokerMiddlewares, transporterFor } from "../moleculer.config";
 import { config } from "./config";
 import type { ServiceName } from "./config";
 
@@ -28,8 +28,8 @@ export async function createBroker(
 	const broker = new ServiceBroker({
 		...brokerConfig,
 		transporter: transporterFor(transporter),
-		// a middleware holds its adapter, so every broker gets its own
-		middlewares: [channelsMiddleware(transporter)],
+		// middlewares hold per-broker state (channel adapter, metrics), so every broker gets its own
+		middlewares: brokerMiddlewares(transporter),
 		...overrides
 	});
 	for (const name of services) {

@@ -79,6 +79,7 @@ const PilotService: ServiceSchema = {
 				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now }, DB_CALL);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/movies/${encodeURIComponent(movie.id)}`;
+				this.logger.info(`Movie ${movie.id} created`);
 				ctx.emit("movie.created", movie);
 				return movie;
 			}
@@ -96,6 +97,7 @@ const PilotService: ServiceSchema = {
 					...ctx.params,
 					updatedAt: new Date().toISOString()
 				}, DB_CALL);
+				this.logger.info(`Movie ${movie.id} updated`);
 				ctx.emit("movie.updated", movie);
 				return movie;
 			}
@@ -107,6 +109,7 @@ const PilotService: ServiceSchema = {
 			async handler(ctx: Context<{ id: string }>): Promise<{ id: string }> {
 				const { id } = ctx.params;
 				await ctx.call("db.remove", { id }, DB_CALL);
+				this.logger.info(`Movie ${id} removed`);
 				ctx.emit("movie.removed", { id });
 				return { id };
 			}

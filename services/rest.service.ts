@@ -6,6 +6,7 @@ import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiSettingsSchema } from "moleculer-web";
 import { config } from "../lib/config";
+import { VALID_REQUEST_ID } from "../middlewares/request-id.middleware";
 
 /** Services the REST contract needs; readiness fails while one has no live instance. */
 const REQUIRED_SERVICES = ["pilot", "db", "trashReport", "systemManager"];
@@ -89,6 +90,11 @@ const RestService: ServiceSchema<RestSettings> = {
 			}
 		],
 		assets: { folder: path.resolve(__dirname, "../public") },
+		// moleculer-web takes X-Request-ID (or X-Correlation-ID) as the request id and answers it
+		// back; an unusable one is replaced by a generated id rather than echoed into every log.
+		rootCallOptions: function (options: { requestID?: string }) {
+			if (options.requestID != null && !VALID_REQUEST_ID.test(options.requestID)) delete options.requestID;
+		} as never,
 		log4XXResponses: false,
 		logRequest: "debug",
 		logResponse: "debug"

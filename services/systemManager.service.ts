@@ -25,6 +25,7 @@ interface SystemManagerVars {
 }
 
 const WORKERS_GAUGE = "microservices_workers_total";
+const CONNECTED_GAUGE = "microservices_connected_workers";
 
 /**
  * The registry of live workers, derived from the broker's own discovery (no hand-rolled
@@ -103,6 +104,7 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 			if (this.broker.isMetricsEnabled()) {
 				for (const type of new Set([...this.workers.keys(), ...next.keys()]))
 					this.broker.metrics.set(WORKERS_GAUGE, next.get(type)?.size ?? 0, { type });
+				this.broker.metrics.set(CONNECTED_GAUGE, new Set([...next.values()].flatMap(nodes => [...nodes])).size);
 			}
 			this.workers = next;
 		}
@@ -110,8 +112,10 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 
 	created() {
 		this.workers = new Map();
-		if (this.broker.isMetricsEnabled())
+		if (this.broker.isMetricsEnabled()) {
 			this.broker.metrics.register({ type: "gauge", name: WORKERS_GAUGE, labelNames: ["type"], description: "Live workers by type" });
+			this.broker.metrics.register({ type: "gauge", name: CONNECTED_GAUGE, description: "Live nodes running at least one worker" });
+		}
 	},
 
 	started() {

@@ -49,8 +49,26 @@ interface Counters {
 	rejected: Record<string, number>;
 }
 
+/** What happened to reports, as Prometheus counters (summed over replicas by the dashboards). */
+export const REPORT_METRICS = {
+	received: "trash_reports_received_total",
+	applied: "trash_reports_applied_total",
+	duplicates: "trash_reports_duplicate_total",
+	rejected: "trash_reports_rejected_total",
+	level: "trash_can_level",
+	fullCans: "trash_full_cans"
+} as const;
+
+/** A can's newest level as this replica knows it (from the store at start, then `level.updated`). */
+interface KnownLevel {
+	level: number;
+	reportedAt: string;
+}
+
 interface TrashReportSettings extends ServiceSettingSchema {
 	reportRetentionMs: number;
+	/** Level (%) at or above which a can counts as full. */
+	fullThreshold: number;
 }
 
 /** A valid report waiting for its batch, and what became of it. */
@@ -69,12 +87,17 @@ interface TrashReportVars {
 	stores: { levels: Store<LevelDoc>; reports: Store<ReportDoc> };
 	applier: Batcher<Pending, Applied>;
 	counters: Counters;
+	/** Every can's level, for the level and full-cans gauges; only kept when metrics are on. */
+	knownLevels?: Map<string, KnownLevel>;
 	pruneTimer?: NodeJS.Timeout;
 }
 
 interface TrashReportMethods {
 	checkStore(): Promise<void>;
-	ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus>;
+	ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx?: Context): Promise<ReportStatus>;
+	count(what: "received" | "applied" | "duplicates"): void;
+	countRejected(reason: string): void;
+	showLevel(canId: string, known: KnownLevel): void;
 	applyBatch(items: Pending[]): Promise<Applied[]>;
 	setStatus(record: ReportRecord): Promise<void>;
 	pruneReports(): Promise<number>;
@@ -119,7 +142,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		})
 	],
 	settings: {
-		reportRetentionMs: config.reportRetentionMs
+		reportRetentionMs: config.reportRetentionMs,
+		fullThreshold: config.fullThreshold
 	},
 	actions: {
 		/** Accepts a report in the seed format, publishes it on the channel, answers 202 with its id. */
@@ -137,7 +161,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				// moment, then answer 503 (retry later) rather than 202 for a report nobody holds.
 				for (let attempt = 1; ; attempt++) {
 					try {
-						await this.broker.sendToChannel(CHANNEL, message);
+						// with ctx: the consumer logs under this request's id
+						await this.broker.sendToChannel(CHANNEL, message, { ctx });
 						break;
 					} catch (err) {
 						if (attempt < 4) {
@@ -145,6 +170,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 							continue;
 						}
 						const reason = `Not queued: the bus did not take the report (${(err as Error).message}).`;
+						this.countRejected("bus_unavailable");
 						await this.setStatus({ id: report.id, status: "rejected", reason, receivedAt });
 						throw new Errors.MoleculerRetryableError(reason, 503, "BUS_UNAVAILABLE", { id: report.id });
 					}
@@ -218,14 +244,16 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			// after this many deliveries the adapter moves it to the dead letters as it is.
 			maxRetries: 10,
 			deadLettering: { enabled: true, queueName: DEAD_LETTER_CHANNEL, exchangeName: DEAD_LETTER_CHANNEL },
-			async handler(payload: unknown, raw: unknown) {
+			// A Context from the sender's headers (request id, caller); plain producers get a new one.
+			context: true,
+			async handler(ctx: Context<unknown>, raw: unknown) {
 				const fallback = busIdentity(raw);
-				this.counters.received++;
+				this.count("received");
 				// The store may be down for a moment: keep the message (unacked, so nothing is
 				// lost) and try again, rather than bounce it through the bus at full speed.
 				for (let attempt = 1; ; attempt++) {
 					try {
-						await this.ingest(payload, fallback);
+						await this.ingest(ctx.params, fallback, ctx);
 						return;
 					} catch (err) {
 						if (attempt >= 6 || !this.broker.started) throw err;
@@ -239,12 +267,19 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		}
 	},
 
+	events: {
+		/** Every replica follows every can's level (whichever replica applied it) for the gauges. */
+		"level.updated"(ctx: Context<CanLevel>) {
+			if (this.knownLevels) this.showLevel(ctx.params.canId, ctx.params);
+		}
+	},
+
 	methods: {
 		/**
 		 * Applies one raw report, once in effect however often it is delivered. Invalid reports are
 		 * dead-lettered with the reason and never thrown, so the bus never redelivers them forever.
 		 */
-		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }): Promise<ReportStatus> {
+		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx?: Context): Promise<ReportStatus> {
 			const receivedAt = new Date().toISOString();
 			const checked: CheckResult =
 				raw instanceof Unparseable
@@ -253,7 +288,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			if (!checked.ok) {
 				const reason = checked.reason;
 				const key = checked.errors[0]?.field || "body";
-				this.counters.rejected[key] = (this.counters.rejected[key] ?? 0) + 1;
+				this.countRejected(key);
 				// The dead letters keep what came and why, for whoever fixes the producer.
 				await this.broker.sendToChannel(DEAD_LETTER_CHANNEL, {
 					reason,
@@ -261,20 +296,23 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 					report: raw instanceof Unparseable ? raw.text : raw,
 					id: fallback.id,
 					receivedAt
-				});
+				}, { ctx });
 				const id = (raw as { id?: unknown } | null)?.id;
 				if (typeof id === "string" && id.length <= 128) await this.setStatus({ id, status: "rejected", reason, receivedAt });
 				this.logger.warn(`Rejected report: ${reason}`);
 				return "rejected";
 			}
 			const { changed, firstTime } = await this.applier.add({ report: checked.report, receivedAt });
+			const { id, canId, level, reportedAt } = checked.report;
 			if (!firstTime) {
-				this.counters.duplicates++;
+				this.count("duplicates");
+				this.logger.debug(`Report ${id} was applied before (redelivered)`);
 				return "applied";
 			}
-			this.counters.applied++;
-			const { canId, level, reportedAt } = checked.report;
-			if (changed) this.broker.broadcast("level.updated", { canId, level, reportedAt, receivedAt });
+			this.count("applied");
+			this.logger.debug(`Applied report ${id}: can ${canId} at ${level}%${changed ? "" : " (an older report than the can's level)"}`);
+			const update: CanLevel = { canId, level, reportedAt, receivedAt };
+			if (changed) (ctx ? ctx.broadcast("level.updated", update) : this.broker.broadcast("level.updated", update));
 			return "applied";
 		},
 
@@ -309,6 +347,29 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			});
 		},
 
+		count(what: "received" | "applied" | "duplicates") {
+			this.counters[what]++;
+			if (this.broker.isMetricsEnabled()) this.broker.metrics.increment(REPORT_METRICS[what]);
+		},
+
+		/** `reason`: the report's field that failed (`level`, `can_id`, `body`…) or `bus_unavailable`. */
+		countRejected(reason: string) {
+			this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
+			if (this.broker.isMetricsEnabled()) this.broker.metrics.increment(REPORT_METRICS.rejected, { reason });
+		},
+
+		/** Updates the level and full-cans gauges, if this is the can's newest report. */
+		showLevel(canId: string, { level, reportedAt }: KnownLevel) {
+			const known = this.knownLevels!;
+			const before = known.get(canId);
+			if (before && before.reportedAt > reportedAt) return; // an event overtaken by a newer one
+			known.set(canId, { level, reportedAt });
+			this.broker.metrics.set(REPORT_METRICS.level, level, { can_id: canId });
+			const full = (l?: KnownLevel) => (l && l.level >= this.settings.fullThreshold ? 1 : 0);
+			const change = full({ level, reportedAt }) - full(before);
+			if (change !== 0) this.broker.metrics.increment(REPORT_METRICS.fullCans, undefined, change);
+		},
+
 		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
 			await this.stores.reports.put({ _id: id, ...fields });
 		},
@@ -323,9 +384,31 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 	created() {
 		this.applier = new Batcher(items => this.applyBatch(items), 256);
 		this.counters = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+		if (this.broker.isMetricsEnabled()) {
+			const m = this.broker.metrics;
+			m.register({ type: "counter", name: REPORT_METRICS.received, description: "Report deliveries taken from the bus (redeliveries too)" });
+			m.register({ type: "counter", name: REPORT_METRICS.applied, description: "Reports applied for the first time" });
+			m.register({ type: "counter", name: REPORT_METRICS.duplicates, description: "Redelivered reports that were applied before (no effect)" });
+			m.register({ type: "counter", name: REPORT_METRICS.rejected, labelNames: ["reason"], description: "Reports rejected, by the field that failed or bus_unavailable" });
+			m.register({ type: "gauge", name: REPORT_METRICS.level, labelNames: ["can_id"], description: "Latest fill level of each can (%)" });
+			m.register({ type: "gauge", name: REPORT_METRICS.fullCans, description: "Cans at or above FULL_THRESHOLD" });
+			// zeroes, so a dashboard shows 0 rather than "no data" before the first report
+			for (const what of ["received", "applied", "duplicates"] as const) m.increment(REPORT_METRICS[what], undefined, 0);
+			m.set(REPORT_METRICS.fullCans, 0);
+			this.knownLevels = new Map();
+		}
 	},
 
-	started() {
+	async started() {
+		if (this.knownLevels) {
+			// The store may be down at start: the gauges then fill from the events alone.
+			try {
+				for (const doc of await this.stores.levels.all()) this.showLevel(doc._id, doc);
+			} catch (err) {
+				this.logger.warn("Could not load the levels for the gauges:", (err as Error).message);
+			}
+		}
+
 		const every = Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000);
 		this.pruneTimer = setInterval(() => {
 			this.pruneReports().catch(err => this.logger.warn("Pruning report statuses failed", err));

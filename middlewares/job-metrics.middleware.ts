@@ -1,0 +1,104 @@
+import type { ActionSchema, Context, EventSchema, Middleware, ServiceBroker } from "moleculer";
+
+/**
+ * The older bus-based system's metrics, under its names, so its dashboards keep working:
+ *   microservices_messages_received_total{service,type}  what a service was sent: a request
+ *       (action call, an HTTP request at the gateway too), an event, or a report (channel message)
+ *   microservices_messages_sent_total{service,type}      what a service sent (same types)
+ *   microservices_job_errors_total{service,error_type}   jobs that failed, by Moleculer error type
+ *   microservices_job_processing_seconds{service,job_type} how long a job took (job_type: the
+ *       action, event or channel name)
+ * The broker's own moleculer_* metrics stay as they are; these are derived from the same calls.
+ */
+export const JOB_METRICS = {
+	received: "microservices_messages_received_total",
+	sent: "microservices_messages_sent_total",
+	errors: "microservices_job_errors_total",
+	seconds: "microservices_job_processing_seconds"
+} as const;
+
+export type MessageType = "request" | "event" | "report";
+type Handler = (...args: unknown[]) => Promise<unknown>;
+
+// Internal services ($node, $channel…) and events ($node.connected…) are the framework's, not jobs.
+const internal = (name: unknown) => typeof name !== "string" || name.startsWith("$");
+const senderOf = (opts: { parentCtx?: Context; ctx?: Context } | undefined) => (opts?.parentCtx ?? opts?.ctx)?.service?.name ?? "broker";
+
+export function JobMetricsMiddleware(): Middleware {
+	let broker: ServiceBroker;
+	let enabled = false;
+
+	/** Wraps a job handler: counts it in, times it, counts its failure. */
+	function job(service: string | undefined, type: MessageType, jobType: string, next: Handler): Handler {
+		if (!enabled || internal(service)) return next;
+		const metrics = broker.metrics;
+		return async (...args) => {
+			metrics.increment(JOB_METRICS.received, { service, type });
+			const started = process.hrtime.bigint();
+			try {
+				return await next(...args);
+			} catch (err) {
+				const e = err as { type?: string; name?: string };
+				metrics.increment(JOB_METRICS.errors, { service, error_type: e?.type || e?.name || "Error" });
+				throw err;
+			} finally {
+				metrics.observe(JOB_METRICS.seconds, Number(process.hrtime.bigint() - started) / 1e9, { service, job_type: jobType });
+			}
+		};
+	}
+
+	/**
+	 * Wraps a sending broker method (`call(name, params, opts)`, `emit`, `broadcast`, `sendToChannel`):
+	 * counts what left, by the service that sent it. The broker wraps these before `created`
+	 * runs, so whether metrics are on is looked up per call.
+	 */
+	function sending(type: MessageType, next: Handler): Handler {
+		return (...args) => {
+			// `call` also takes an action object (moleculer-web passes one): named by its `name`
+			const target = typeof args[0] === "string" ? args[0] : (args[0] as { name?: string } | null)?.name;
+			if (enabled && !internal(target)) broker.metrics.increment(JOB_METRICS.sent, { service: senderOf(args[2] as never), type });
+			return next(...args);
+		};
+	}
+
+	return {
+		name: "JobMetrics",
+
+		created(this: unknown, b: ServiceBroker) {
+			broker = b;
+			enabled = b.isMetricsEnabled();
+			if (!enabled) return;
+			const m = b.metrics;
+			m.register({ type: "counter", name: JOB_METRICS.received, labelNames: ["service", "type"], description: "Messages received by a service (request, event, report)" });
+			m.register({ type: "counter", name: JOB_METRICS.sent, labelNames: ["service", "type"], description: "Messages sent by a service (request, event, report)" });
+			m.register({ type: "counter", name: JOB_METRICS.errors, labelNames: ["service", "error_type"], description: "Jobs that failed, by error type" });
+			m.register({
+				type: "histogram",
+				name: JOB_METRICS.seconds,
+				labelNames: ["service", "job_type"],
+				description: "Job processing time in seconds",
+				buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+				// Moleculer's Prometheus reporter writes _sum and _count only with quantiles on
+				quantiles: true
+			});
+		},
+
+		localAction(next: Handler, action: ActionSchema & { service?: { name: string }; rawName?: string }) {
+			return job(action.service?.name, "request", action.rawName ?? String(action.name), next);
+		},
+
+		localEvent(next: Handler, event: EventSchema & { service?: { name: string } }) {
+			return internal(event.name) ? next : job(event.service?.name, "event", String(event.name), next);
+		},
+
+		// @moleculer/channels: the consumer group is the service's name unless a channel says otherwise
+		localChannel(next: Handler, chan: { group?: string; name: string }) {
+			return job(chan.group, "report", chan.name, next);
+		},
+
+		call: (next: Handler) => sending("request", next),
+		emit: (next: Handler) => sending("event", next),
+		broadcast: (next: Handler) => sending("event", next),
+		sendToChannel: (next: Handler) => sending("report", next)
+	} as unknown as Middleware;
+}
