@@ -1,7 +1,8 @@
 /**
- * Ingest throughput: a burst of simulated reports applied through the durable `trash-level`
- * channel by three trashReport processes on PostgreSQL, on NATS JetStream and on RabbitMQ, against
- * a raw `nats` publish/subscribe baseline measured in the same run. Loopback only, bounded.
+ * Ingest throughput (row 5 of `npm run bench`): a burst of simulated reports applied through the
+ * durable `trash-level` channel by three trashReport processes on PostgreSQL, on NATS JetStream and
+ * on RabbitMQ, against a raw `nats` publish/subscribe baseline measured in the same run.
+ * Loopback only, bounded. Run alone (three rows, a markdown table) with:
  *
  *   npm run bench:ingest              (BENCH_REPORTS=20000 by default)
  */
@@ -10,12 +11,16 @@ import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../services/simulator.service";
 import { startDeployment } from "../test/support/deployment";
-import type { DeploymentKind } from "../test/support/deployment";
+import type { Deployment, DeploymentKind } from "../test/support/deployment";
 import { startNats, startPostgres, startRabbit } from "../test/support/servers";
 
-const N = Number(process.env.BENCH_REPORTS ?? 20_000);
+export interface IngestResult {
+	rate: number;
+	lost: number;
+}
 
-async function rawNats(url: string): Promise<number> {
+/** Reports/s of a plain nats publish → subscribe + JSON.parse of the seed format: what the bus alone costs. */
+export async function rawNats(url: string, n: number): Promise<number> {
 	const nc = await connect({ servers: url });
 	const sc = StringCodec();
 	let received = 0;
@@ -23,25 +28,39 @@ async function rawNats(url: string): Promise<number> {
 		nc.subscribe("bench-raw", {
 			callback: (_err, msg) => {
 				JSON.parse(sc.decode(msg.data));
-				if (++received === N) resolve();
+				if (++received === n) resolve();
 			}
 		});
 	});
 	await nc.flush();
 	const started = performance.now();
-	for (let i = 0; i < N; i++) {
+	for (let i = 0; i < n; i++) {
 		nc.publish("bench-raw", sc.encode(JSON.stringify({ can_id: String(301 + (i % 10)), level: (i % 100).toFixed(2) })));
 		if (i % 1_000 === 0) await nc.flush();
 	}
 	await done;
-	const rate = N / ((performance.now() - started) / 1000);
+	const rate = n / ((performance.now() - started) / 1000);
 	await nc.close();
 	return rate;
 }
 
-async function ingest(kind: DeploymentKind, transporter: string): Promise<{ rate: number; lost: number }> {
+export interface IngestOptions {
+	/** Called with the count applied so far, about every 250 ms. */
+	progress?: (applied: number) => void;
+	/** Called once the deployment runs, with its processes (the suite samples their memory). */
+	started?: (sys: Deployment) => void;
+	timeoutMs?: number;
+	env?: Record<string, string>;
+}
+
+/**
+ * `n` reports published by a simulator on the bench's own node, timed from the burst call until
+ * PostgreSQL holds `n` applied statuses (or `timeoutMs` passes: the rest counts as lost).
+ */
+export async function ingest(kind: DeploymentKind, transporter: string, n: number, opts: IngestOptions = {}): Promise<IngestResult> {
 	const sys = await startDeployment(kind, {
 		transporter,
+		env: opts.env,
 		layout: [
 			["gateway", ["rest", "systemManager", "pilot", "db"]],
 			["trashReport-1", ["trashReport"]],
@@ -49,6 +68,7 @@ async function ingest(kind: DeploymentKind, transporter: string): Promise<{ rate
 			["trashReport-3", ["trashReport"]]
 		]
 	});
+	opts.started?.(sys);
 	const pg = new Client({ connectionString: sys.env.DB_URI });
 	await pg.connect();
 	try {
@@ -56,16 +76,15 @@ async function ingest(kind: DeploymentKind, transporter: string): Promise<{ rate
 		await sys.broker.waitForServices("simulator");
 		const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
 		const started = performance.now();
-		await sys.broker.call("simulator.burst", { count: N }, { timeout: 0 });
-		const deadline = Date.now() + Number(process.env.BENCH_TIMEOUT_MS ?? 300_000);
+		await sys.broker.call("simulator.burst", { count: n }, { timeout: 0 });
+		const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
 		let count = 0;
-		while ((count = await applied()) < N && Date.now() < deadline) {
-			process.stderr.write(`\r  ${kind}: ${count}/${N} applied`);
+		while ((count = await applied()) < n && Date.now() < deadline) {
+			opts.progress?.(count);
 			await new Promise(r => setTimeout(r, 250));
 		}
-		process.stderr.write("\n");
-		if (count < N) for (const p of sys.procs) process.stderr.write(`--- ${p.name} (last output) ---\n${p.output.slice(-1_500)}\n`);
-		return { rate: count / ((performance.now() - started) / 1000), lost: N - count };
+		if (count < n) for (const p of sys.procs) process.stderr.write(`\n--- ${p.name} (last output) ---\n${p.output.slice(-1_500)}\n`);
+		return { rate: count / ((performance.now() - started) / 1000), lost: n - count };
 	} finally {
 		await pg.end();
 		await sys.stop();
@@ -73,16 +92,18 @@ async function ingest(kind: DeploymentKind, transporter: string): Promise<{ rate
 }
 
 async function main() {
+	const n = Number(process.env.BENCH_REPORTS ?? 20_000);
 	const [nats, rabbit, postgres] = await Promise.all([startNats({ jetstream: true }), startRabbit(), startPostgres()]);
 	process.env.TEST_PG_URL = postgres.url;
+	const progress = (kind: string) => (count: number) => process.stderr.write(`\r  ${kind}: ${count}/${n} applied`);
 	try {
 		process.stderr.write("raw nats publish/subscribe…\n");
-		const baseline = await rawNats(nats.url);
+		const baseline = await rawNats(nats.url, n);
 		process.stderr.write("NATS JetStream ingest…\n");
-		const onNats = await ingest("nats", nats.url);
-		process.stderr.write("RabbitMQ ingest…\n");
-		const onAmqp = await ingest("amqp", rabbit.url);
-		console.log(`\n${N} reports, three trashReport processes on PostgreSQL (${new Date().toISOString()})\n`);
+		const onNats = await ingest("nats", nats.url, n, { progress: progress("nats") });
+		process.stderr.write("\nRabbitMQ ingest…\n");
+		const onAmqp = await ingest("amqp", rabbit.url, n, { progress: progress("amqp") });
+		console.log(`\n${n} reports, three trashReport processes on PostgreSQL (${new Date().toISOString()})\n`);
 		console.log("| path | reports/s | lost | × raw nats |\n|---|---:|---:|---:|");
 		console.log(`| raw nats publish → subscribe + JSON.parse (baseline) | ${baseline.toFixed(0)} | – | 1.00 |`);
 		console.log(`| NATS JetStream → trashReport → PostgreSQL | ${onNats.rate.toFixed(0)} | ${onNats.lost} | ${(onNats.rate / baseline).toFixed(3)} |`);
@@ -92,7 +113,9 @@ async function main() {
 	}
 }
 
-main().catch(err => {
-	console.error(err);
-	process.exit(1);
-});
+if (require.main === module) {
+	main().catch(err => {
+		console.error(err);
+		process.exit(1);
+	});
+}

@@ -1,0 +1,115 @@
+/**
+ * The bench's results: their shape (bench/results.json), the targets of issue #7 checked against
+ * them, and the markdown table that `npm run bench` writes between the markers of docs/benchmarks.md.
+ */
+import fs from "node:fs";
+import os from "node:os";
+
+export interface Row {
+	/** "1a", "2b", … : the issue's row number and a letter per endpoint. */
+	id: string;
+	label: string;
+	unit: "req/s" | "reports/s";
+	rate: number;
+	/** Latency in ms (HTTP rows; a burst has throughput only). */
+	p50: number | null;
+	p99: number | null;
+	/** HTTP: socket errors + timeouts + non-2xx answers. Ingest: reports not applied (lost). */
+	errors: number;
+	/** Id of the row this one is compared with; itself for a baseline. */
+	baseline: string;
+	ratio: number;
+}
+
+export interface ProcessMemory {
+	deployment: string;
+	process: string;
+	/** Highest VmRSS seen while the deployment was under load. */
+	maxRssMB: number;
+}
+
+export interface Target {
+	what: string;
+	measured: string;
+	met: boolean;
+}
+
+export interface Results {
+	date: string;
+	command: string;
+	machine: { cpus: string; memory: string; node: string; os: string };
+	settings: { connections: number; durationS: number; reports: number };
+	rows: Row[];
+	startToReadyMs: number;
+	memory: ProcessMemory[];
+	targets: Target[];
+}
+
+export function machine(): Results["machine"] {
+	const cpus = os.cpus();
+	const models = [...new Set(cpus.map(c => c.model.trim()))].join(", ");
+	return {
+		cpus: `${cpus.length} × ${models}`,
+		memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+		node: process.version,
+		os: `${os.type()} ${os.release()} ${os.arch()}`
+	};
+}
+
+/** Issue #7's targets, checked against one run's rows. */
+export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemory[]): Target[] {
+	const row = (id: string) => rows.find(r => r.id === id);
+	const ratio = (id: string, min: number): Target | null => {
+		const r = row(id);
+		return r ? { what: `row ${id} (${r.label}) ≥ ${min} × row ${r.baseline}`, measured: r.ratio.toFixed(2), met: r.ratio >= min } : null;
+	};
+	const list = [ratio("2a", 0.7), ratio("2b", 0.7), ratio("3a", 0.5), ratio("3b", 0.5)];
+	const nats = row("5b");
+	if (nats) list.push({ what: "row 5b ingest on NATS ≥ 25 000 reports/s with 0 lost", measured: `${fmt(nats.rate)} reports/s, ${nats.errors} lost`, met: nats.rate >= 25_000 && nats.errors === 0 });
+	const amqp = row("5c");
+	if (amqp) list.push({ what: "row 5c ingest on AMQP: 0 lost", measured: `${amqp.errors} lost`, met: amqp.errors === 0 });
+	if (startToReadyMs > 0) list.push({ what: "start-to-ready of `npm start` < 3 s", measured: `${(startToReadyMs / 1000).toFixed(2)} s`, met: startToReadyMs < 3_000 });
+	if (memory.length > 0) {
+		const top = memory.reduce((a, b) => (b.maxRssMB > a.maxRssMB ? b : a));
+		list.push({ what: "≤ 150 MB resident per process under load", measured: `max ${top.maxRssMB.toFixed(0)} MB (${top.deployment} ${top.process})`, met: top.maxRssMB <= 150 });
+	}
+	return list.filter((t): t is Target => t !== null);
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US").replace(/,/g, " ");
+const ms = (n: number | null) => (n == null ? "–" : n.toFixed(n < 10 ? 1 : 0));
+
+export function markdown(r: Results): string {
+	const lines = [
+		`Measured ${r.date} with \`${r.command}\` on ${r.machine.cpus}, ${r.machine.memory} RAM, Node ${r.machine.node}, ${r.machine.os}.`,
+		`HTTP rows: autocannon, ${r.settings.connections} connections, ${r.settings.durationS} s each, 127.0.0.1. Ingest: ${fmt(r.settings.reports)}-report bursts.`,
+		"",
+		"| row | what | rate | p50 ms | p99 ms | errors | × baseline |",
+		"|---|---|---:|---:|---:|---:|---:|",
+		...r.rows.map(row => `| ${row.id} | ${row.label} | ${fmt(row.rate)} ${row.unit} | ${ms(row.p50)} | ${ms(row.p99)} | ${row.errors} | ${row.id === row.baseline ? "baseline" : `${row.ratio.toFixed(2)} × ${row.baseline}`} |`),
+		"",
+		`Row 6: \`npm start\` (all six services, one process) answered \`GET /health/ready\` 200 **${(r.startToReadyMs / 1000).toFixed(2)} s** after the spawn.`,
+		"Resident memory (highest VmRSS while the deployment was under load):",
+		"",
+		"| deployment | process | max RSS MB |",
+		"|---|---|---:|",
+		...r.memory.map(m => `| ${m.deployment} | ${m.process} | ${m.maxRssMB.toFixed(0)} |`),
+		"",
+		"| target (issue #7) | measured | |",
+		"|---|---|---|",
+		...r.targets.map(t => `| ${t.what} | ${t.measured} | ${t.met ? "met" : "**missed**"} |`)
+	];
+	return lines.join("\n");
+}
+
+export const START = "<!-- bench:results:start (written by npm run bench) -->";
+export const END = "<!-- bench:results:end -->";
+
+/** Replaces the text between the markers of `file` (the hand-written rest of the file stays). */
+export function refreshDoc(file: string, r: Results): void {
+	const text = fs.readFileSync(file, "utf8");
+	const from = text.indexOf(START);
+	const to = text.indexOf(END);
+	if (from < 0 || to < from) throw new Error(`${file} has no ${START} … ${END} section`);
+	fs.writeFileSync(file, `${text.slice(0, from + START.length)}\n${markdown(r)}\n${text.slice(to)}`);
+}

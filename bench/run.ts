@@ -1,0 +1,330 @@
+/**
+ * `npm run bench`: issue #7's benchmark suite in one run, loopback only, bounded (≈ 4 min on 2 cores).
+ *
+ *   1  the gateway calling local actions: all services in one `npm start` process (baseline A)
+ *   2  GET /levels, GET /movies: gateway → NATS → remote service processes
+ *   3  the same over RabbitMQ (compared with row 2)
+ *   4  POST /movies (gateway → pilot → db) on NATS (compared with row 1's POST)
+ *   5  a report burst through the durable channel on NATS and on RabbitMQ, against raw nats
+ *   6  start-to-ready of `npm start`, and the resident memory of every process under load
+ *
+ * A progress bar on stderr, then the table on stdout; bench/results.json and the table in
+ * docs/benchmarks.md are rewritten. Options:
+ *   --smoke              1 s per HTTP row, 1 000 reports, results to a temp file, docs untouched
+ *   --results <file>     where the JSON goes (default bench/results.json)
+ *   --docs <file|none>   the markdown to refresh (default docs/benchmarks.md)
+ *   --only <list>        embedded,nats,amqp,ingest (a partial run never touches the docs)
+ *   --profile <dir>      service processes run with --cpu-prof, profiles in <dir>
+ * Servers: a NATS (JetStream), RabbitMQ and PostgreSQL of its own on free ports, unless
+ * TEST_NATS_URL / TEST_AMQP_URL / TEST_PG_URL name running ones (as under jest).
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { freshDatabase, startDeployment } from "../test/support/deployment";
+import type { Deployment } from "../test/support/deployment";
+import { freePort, startNats, startPostgres, startRabbit } from "../test/support/servers";
+import type { RunningServer } from "../test/support/servers";
+import { eventually, httpClient } from "../test/support/system";
+import { ingest, rawNats } from "./ingest";
+import { machine, markdown, refreshDoc, targets } from "./report";
+import type { ProcessMemory, Results, Row } from "./report";
+
+const ROOT = path.resolve(__dirname, "..");
+const { values: args } = parseArgs({
+	options: {
+		smoke: { type: "boolean", default: false },
+		results: { type: "string" },
+		docs: { type: "string" },
+		only: { type: "string", default: "embedded,nats,amqp,ingest" },
+		profile: { type: "string" }
+	}
+});
+const SMOKE = args.smoke || process.env.BENCH_SMOKE === "1";
+const CONNECTIONS = 16;
+const DURATION_S = SMOKE ? 1 : Number(process.env.BENCH_DURATION_S ?? 6);
+const REPORTS = SMOKE ? 1_000 : Number(process.env.BENCH_REPORTS ?? 100_000);
+const PHASES = new Set(args.only!.split(",").map(s => s.trim()));
+const FULL = ["embedded", "nats", "amqp", "ingest"].every(p => PHASES.has(p));
+const RESULTS = path.resolve(args.results ?? (SMOKE || !FULL ? path.join(os.tmpdir(), `trash-bus-bench-${process.pid}.json`) : path.join(ROOT, "bench/results.json")));
+const DOCS = args.docs === "none" || SMOKE || !FULL ? null : path.resolve(args.docs ?? path.join(ROOT, "docs/benchmarks.md"));
+// What every service process runs with: production defaults (metrics on, info logs) except the
+// per-client rate limit, which a load generator on one address would hit at once.
+const SERVICE_ENV: Record<string, string> = {
+	RATE_LIMIT: "0",
+	METRICS: "true",
+	METRICS_PORT: "0",
+	LOG_LEVEL: "info",
+	SIM_AUTOSTART: "false",
+	...(args.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(args.profile)}` } : {})
+};
+
+// ---------------------------------------------------------------------------------------------
+// Progress bar: one line on stderr, the current step and the share of the planned time done.
+
+const plan: [string, number][] = [];
+let doneWeight = 0;
+let step = { label: "starting servers", weight: 0, since: Date.now() };
+const totalWeight = () => plan.reduce((a, [, w]) => a + w, 0);
+const tty = process.stderr.isTTY === true;
+function draw() {
+	const inStep = Math.min((Date.now() - step.since) / 1000 / Math.max(step.weight, 1), 0.95) * step.weight;
+	const share = Math.min((doneWeight + inStep) / Math.max(totalWeight(), 1), 1);
+	const width = 30;
+	const filled = Math.round(share * width);
+	process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}% ${step.label}`.padEnd(110).slice(0, 110));
+}
+const ticker = tty ? setInterval(draw, 250) : undefined;
+async function stepOf<T>(label: string, weight: number, work: () => Promise<T>): Promise<T> {
+	step = { label, weight, since: Date.now() };
+	if (!tty) process.stderr.write(`${label}…\n`);
+	try {
+		return await work();
+	} finally {
+		doneWeight += weight;
+	}
+}
+function planned(label: string, seconds: number) {
+	plan.push([label, seconds]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: VmRSS of every service process, sampled while its deployment is under load.
+
+const memory = new Map<string, ProcessMemory>();
+function rssMB(pid: number): number {
+	try {
+		const kb = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+		return kb ? Number(kb) / 1024 : 0;
+	} catch {
+		return 0;
+	}
+}
+function sampleMemory(deployment: string, procs: { name: string; pid: () => number | undefined }[]) {
+	const timer = setInterval(() => {
+		for (const p of procs) {
+			const pid = p.pid();
+			if (!pid) continue;
+			const key = `${deployment}/${p.name}`;
+			const mb = rssMB(pid);
+			const seen = memory.get(key);
+			if (!seen) memory.set(key, { deployment, process: p.name, maxRssMB: mb });
+			else seen.maxRssMB = Math.max(seen.maxRssMB, mb);
+		}
+	}, 500);
+	return () => clearInterval(timer);
+}
+const procsOf = (sys: Deployment) => sys.procs.map(p => ({ name: p.name, pid: () => p.child.pid }));
+
+// ---------------------------------------------------------------------------------------------
+// HTTP rows
+
+const rows: Row[] = [];
+type Endpoint = { method: "GET" | "POST"; path: string; body?: string };
+const GET_LEVELS: Endpoint = { method: "GET", path: "/levels" };
+const GET_MOVIES: Endpoint = { method: "GET", path: "/movies" };
+const POST_MOVIE: Endpoint = { method: "POST", path: "/movies", body: JSON.stringify({ title: "Bench", year: 1979, genres: ["sci-fi"] }) };
+
+async function load(url: string, e: Endpoint, seconds: number) {
+	const result = await autocannon({
+		url: url + e.path,
+		method: e.method,
+		connections: CONNECTIONS,
+		duration: seconds,
+		...(e.body ? { body: e.body, headers: { "content-type": "application/json" } } : {})
+	});
+	return { rate: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
+}
+
+async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint) {
+	const r = await stepOf(`row ${id}: ${label}`, DURATION_S, () => load(url, e, DURATION_S));
+	const base = rows.find(b => b.id === baseline);
+	rows.push({ id, label, unit: "req/s", ...r, baseline, ratio: base ? r.rate / base.rate : baseline === id ? 1 : NaN });
+}
+
+/** Every deployment serves the same data: 10 cans with a level, 20 movies. */
+async function seed(url: string) {
+	const http = httpClient(url);
+	for (let i = 0; i < 10; i++) {
+		const res = await http.request("POST", "/levels", { can_id: String(301 + i), level: (i * 9.5).toFixed(2) });
+		if (res.status !== 202) throw new Error(`seeding POST /levels answered ${res.status}: ${JSON.stringify(res.body)}`);
+	}
+	for (let i = 0; i < 20; i++) {
+		const res = await http.request("POST", "/movies", { title: `Seed ${i}`, year: 1950 + i });
+		if (res.status !== 201) throw new Error(`seeding POST /movies answered ${res.status}: ${JSON.stringify(res.body)}`);
+	}
+	await eventually(async () => ((await http.get("/levels")).body as unknown[]).length === 10, 15_000, 100);
+	// a short unrecorded run, so no row measures the JIT warming up
+	if (!SMOKE) await load(url, GET_MOVIES, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments
+
+/** Row 1's process is `npm start` itself, timed from the spawn to GET /health/ready 200 (row 6). */
+async function startEmbedded() {
+	const port = await freePort();
+	const env: NodeJS.ProcessEnv = { ...process.env, ...SERVICE_ENV, PORT: String(port), DB_URI: await freshDatabase("bench_embedded"), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-bench-")) };
+	delete env.TRANSPORTER;
+	delete env.SERVICES;
+	const started = performance.now();
+	const npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+	let output = "";
+	npm.stdout.on("data", c => (output += c));
+	npm.stderr.on("data", c => (output += c));
+	const closed = new Promise<void>(resolve => npm.on("close", () => resolve()));
+	const url = `http://127.0.0.1:${port}`;
+	// `npm start` execs node in npm's child shell: that child is the app
+	const app = () => childrenOf(npm.pid!)[0];
+	const stop = async () => {
+		const pid = app();
+		npm.kill("SIGTERM");
+		const timer = setTimeout(() => pid && process.kill(pid, "SIGKILL"), 10_000);
+		await closed;
+		clearTimeout(timer);
+	};
+	try {
+		await eventually(async () => npm.exitCode == null && (await fetch(`${url}/health/ready`)).status === 200, 30_000, 25);
+	} catch (err) {
+		await stop();
+		throw new Error(`npm start did not become ready: ${(err as Error).message}\n${output.slice(-2_000)}`);
+	}
+	return { url, startToReadyMs: performance.now() - started, app, stop };
+}
+
+function childrenOf(pid: number): number[] {
+	const found: number[] = [];
+	for (const name of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(name)) continue;
+		try {
+			// the ppid is the 2nd field after the "(comm)", which may contain spaces
+			const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+			if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) found.push(Number(name));
+		} catch {
+			// gone meanwhile
+		}
+	}
+	return found;
+}
+
+/** The remote layout of rows 2–4: one process per service on the path, as compose runs them. */
+const REMOTE: Parameters<typeof startDeployment>[1] = {
+	layout: [
+		["gateway", ["rest", "systemManager"]],
+		["pilot", ["pilot"]],
+		["db", ["db"]],
+		["trashReport", ["trashReport"]]
+	],
+	env: SERVICE_ENV
+};
+
+async function main() {
+	// the same weights (≈ seconds) as the steps below
+	if (PHASES.has("embedded")) planned("embedded", 6 + 3 * DURATION_S);
+	if (PHASES.has("nats")) planned("nats", 15 + 3 * DURATION_S);
+	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
+	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000));
+
+	const own: RunningServer[] = [];
+	const server = async (envName: string, start: () => Promise<RunningServer>) => {
+		if (process.env[envName]) return process.env[envName]!;
+		const s = await start();
+		own.push(s);
+		return s.url;
+	};
+	let startToReadyMs = 0;
+	try {
+		const [natsUrl, amqpUrl, pgUrl] = await stepOf("starting NATS, RabbitMQ, PostgreSQL", 0, () =>
+			Promise.all([server("TEST_NATS_URL", () => startNats({ jetstream: true })), server("TEST_AMQP_URL", startRabbit), server("TEST_PG_URL", startPostgres)])
+		);
+		process.env.TEST_PG_URL = pgUrl;
+
+		if (PHASES.has("embedded")) {
+			const sys = await stepOf("row 6: npm start until ready", 4, startEmbedded);
+			startToReadyMs = sys.startToReadyMs;
+			const stopSampling = sampleMemory("embedded", [{ name: "npm start (all six)", pid: sys.app }]);
+			try {
+				await stepOf("seeding embedded", 2, () => seed(sys.url));
+				await httpRow("1a", "embedded GET /levels", "1a", sys.url, GET_LEVELS);
+				await httpRow("1b", "embedded GET /movies", "1b", sys.url, GET_MOVIES);
+				await httpRow("1c", "embedded POST /movies", "1c", sys.url, POST_MOVIE);
+			} finally {
+				stopSampling();
+				await sys.stop();
+			}
+		}
+
+		const remote = async (kind: "nats" | "amqp", transporter: string, work: (url: string) => Promise<void>) => {
+			const sys = await stepOf(`starting the ${kind} deployment`, 12, () => startDeployment(kind, { ...REMOTE, transporter }));
+			const stopSampling = sampleMemory(kind, procsOf(sys));
+			try {
+				await stepOf(`seeding ${kind}`, 3, () => seed(sys.url));
+				await work(sys.url);
+			} finally {
+				stopSampling();
+				await sys.stop();
+			}
+		};
+		if (PHASES.has("nats"))
+			await remote("nats", natsUrl, async url => {
+				await httpRow("2a", "GET /levels: gateway → NATS → trashReport", "1a", url, GET_LEVELS);
+				await httpRow("2b", "GET /movies: gateway → NATS → pilot → NATS → db", "1b", url, GET_MOVIES);
+				await httpRow("4", "POST /movies: gateway → NATS → pilot → NATS → db", "1c", url, POST_MOVIE);
+			});
+		if (PHASES.has("amqp"))
+			await remote("amqp", amqpUrl, async url => {
+				await httpRow("3a", "GET /levels: gateway → AMQP → trashReport", "2a", url, GET_LEVELS);
+				await httpRow("3b", "GET /movies: gateway → AMQP → pilot → AMQP → db", "2b", url, GET_MOVIES);
+			});
+
+		if (PHASES.has("ingest")) {
+			const raw = await stepOf("row 5a: raw nats publish/subscribe", 1, () => rawNats(natsUrl, REPORTS));
+			rows.push({ id: "5a", label: "raw nats publish → subscribe + JSON.parse", unit: "reports/s", rate: raw, p50: null, p99: null, errors: 0, baseline: "5a", ratio: 1 });
+			for (const [id, kind, url] of [["5b", "nats", natsUrl], ["5c", "amqp", amqpUrl]] as const) {
+				let stopSampling = () => {};
+				const r = await stepOf(`row ${id}: ${REPORTS} reports through ${kind}`, 15 + REPORTS / 7_000, () =>
+					ingest(kind, url, REPORTS, {
+						env: SERVICE_ENV,
+						started: sys => (stopSampling = sampleMemory(`ingest ${kind}`, procsOf(sys))),
+						progress: applied => (step.label = `row ${id}: ${applied}/${REPORTS} reports applied through ${kind}`)
+					}).finally(() => stopSampling())
+				);
+				const label = kind === "nats" ? "burst: NATS JetStream → 3 × trashReport → PostgreSQL" : "burst: RabbitMQ → 3 × trashReport → PostgreSQL";
+				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, baseline: "5a", ratio: r.rate / raw });
+			}
+		}
+	} finally {
+		if (ticker) clearInterval(ticker);
+		if (tty) draw();
+		process.stderr.write("\n");
+		await Promise.all(own.map(s => s.stop()));
+	}
+
+	const mem = [...memory.values()];
+	const results: Results = {
+		date: new Date().toISOString(),
+		command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+		machine: machine(),
+		settings: { connections: CONNECTIONS, durationS: DURATION_S, reports: REPORTS },
+		rows,
+		startToReadyMs,
+		memory: mem,
+		targets: targets(rows, startToReadyMs, mem)
+	};
+	fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+	fs.writeFileSync(RESULTS, JSON.stringify(results, null, "\t") + "\n");
+	if (DOCS) refreshDoc(DOCS, results);
+	console.log(markdown(results));
+	console.log(`\nresults: ${path.relative(process.cwd(), RESULTS)}${DOCS ? `; table refreshed in ${path.relative(process.cwd(), DOCS)}` : ""}`);
+}
+
+main().then(
+	() => process.exit(0),
+	err => {
+		console.error(err);
+		process.exit(1);
+	}
+);
