@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { ActionSchema, Context, EventSchema, Middleware, ServiceBroker } from "moleculer";
 
 /**
@@ -22,7 +23,11 @@ type Handler = (...args: unknown[]) => Promise<unknown>;
 
 // Internal services ($node, $channel…) and events ($node.connected…) are the framework's, not jobs.
 const internal = (name: unknown) => typeof name !== "string" || name.startsWith("$");
-const senderOf = (opts: { parentCtx?: Context; ctx?: Context } | undefined) => (opts?.parentCtx ?? opts?.ctx)?.service?.name ?? "broker";
+
+/** The service whose job is running: what it sends is counted as its own, with or without a ctx. */
+const runningJob = new AsyncLocalStorage<string>();
+const senderOf = (opts: { parentCtx?: Context; ctx?: Context } | undefined) =>
+	(opts?.parentCtx ?? opts?.ctx)?.service?.name ?? runningJob.getStore() ?? "broker";
 
 export function JobMetricsMiddleware(): Middleware {
 	let broker: ServiceBroker;
@@ -36,7 +41,7 @@ export function JobMetricsMiddleware(): Middleware {
 			metrics.increment(JOB_METRICS.received, { service, type });
 			const started = process.hrtime.bigint();
 			try {
-				return await next(...args);
+				return await runningJob.run(service!, next, ...args);
 			} catch (err) {
 				const e = err as { type?: string; name?: string };
 				metrics.increment(JOB_METRICS.errors, { service, error_type: e?.type || e?.name || "Error" });

@@ -40,6 +40,8 @@ export interface Proc extends AppProcess {
 	name: string;
 	nodeID: string;
 	services: ServiceName[];
+	/** `http://127.0.0.1:<port>/metrics` when the deployment runs with METRICS=true. */
+	metricsUrl?: string;
 }
 
 export interface Deployment extends System {
@@ -114,8 +116,10 @@ export async function startDeployment(
 
 	const spawnProc = async (name: string, services: ServiceName[]): Promise<Proc> => {
 		const nodeID = `${name}-${run}`;
-		const app = startProcess({ ...env, SERVICES: services.join(","), NODE_ID: nodeID, PORT: services.includes("rest") ? String(port) : "0" });
-		const proc: Proc = Object.assign(app, { name, nodeID, services });
+		// with metrics on, each process gets its own reporter port (in production each has 3030)
+		const metricsPort = env.METRICS === "true" ? await freePort() : undefined;
+		const app = startProcess({ ...env, SERVICES: services.join(","), NODE_ID: nodeID, PORT: services.includes("rest") ? String(port) : "0", ...(metricsPort ? { METRICS_PORT: String(metricsPort) } : {}) });
+		const proc: Proc = Object.assign(app, { name, nodeID, services, ...(metricsPort ? { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : {}) });
 		const old = procs.findIndex(p => p.name === name);
 		if (old >= 0) procs.splice(old, 1, proc);
 		else procs.push(proc);
