@@ -1,0 +1,69 @@
+/**
+ * Health endpoints as a load balancer or Kubernetes uses them, on `npm start`'s process with a
+ * PostgreSQL store: when the database goes away, /health/ready answers 503 and names the stores
+ * that failed while /health/live stays 200 (restarting the process would not help); when it is
+ * back, the same process is ready again.
+ */
+import { freePort, startPostgres } from "../support/servers";
+import type { PostgresServer } from "../support/servers";
+import { startProcess } from "../support/deployment";
+import type { AppProcess } from "../support/deployment";
+import { eventually, httpClient } from "../support/system";
+
+let pg: PostgresServer;
+let app: AppProcess;
+let http: ReturnType<typeof httpClient>;
+
+beforeAll(async () => {
+	pg = await startPostgres();
+	const port = await freePort();
+	app = startProcess({ DB_URI: await pg.createDatabase("health"), PORT: String(port), NODE_ID: `health-${process.pid}` });
+	http = httpClient(`http://127.0.0.1:${port}`);
+	await eventually(async () => (await http.get("/health/ready")).status === 200, 30_000, 100);
+}, 60_000);
+
+afterAll(async () => {
+	app?.child.kill("SIGTERM");
+	await app?.exited;
+	await pg?.stop();
+});
+
+it("is ready with every check named ok", async () => {
+	const ready = await http.get("/health/ready");
+	expect(ready.body).toEqual({
+		status: "ready",
+		checks: {
+			broker: "ok",
+			transporter: "ok",
+			"service:pilot": "ok",
+			"service:db": "ok",
+			"service:trashReport": "ok",
+			"service:systemManager": "ok",
+			"store:db": "ok",
+			"store:trashReport": "ok"
+		}
+	});
+});
+
+it("answers 503 naming the stores while PostgreSQL is down, stays live, and is ready again once it is back", async () => {
+	await pg.stop({ keepData: true });
+
+	const notReady = await eventually(async () => {
+		const res = await http.get("/health/ready");
+		return res.status === 503 && res;
+	}, 10_000, 100);
+	expect(notReady.body).toMatchObject({ code: 503, type: "NOT_READY", message: expect.stringMatching(/^Not ready: store:db .*store:trashReport /) });
+	expect(notReady.body.data.checks).toMatchObject({ broker: "ok", "service:db": "ok", "store:db": expect.not.stringMatching(/^ok$/), "store:trashReport": expect.not.stringMatching(/^ok$/) });
+	const live = await http.get("/health/live");
+	expect(live.status).toBe(200);
+	expect(live.body).toMatchObject({ status: "live" });
+	// a request that needs the store fails cleanly meanwhile, it does not hang
+	expect((await http.get("/movies")).status).toBeGreaterThanOrEqual(500);
+
+	await pg.start();
+	const started = Date.now();
+	await eventually(async () => (await http.get("/health/ready")).status === 200, 20_000, 200);
+	console.log(`ready again ${Date.now() - started} ms after PostgreSQL was back`);
+	expect((await http.get("/movies")).status).toBe(200);
+	expect(app.child.exitCode).toBeNull(); // the same process, never restarted
+}, 60_000);
