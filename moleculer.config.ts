@@ -2,6 +2,7 @@ import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AmqpChannelAdapter, LenientJSONSerializer } from "./lib/channel-adapters";
 import { config, maskUri } from "./lib/config";
+import { CoalescingNatsTransporter } from "./lib/nats-transporter";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
 import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
 
@@ -12,17 +13,15 @@ import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.midd
 export function transporterFor(url: string | null): BrokerOptions["transporter"] {
 	if (!url) return null;
 	if (/^nats:\/\/[^,\s]+(,nats:\/\/[^,\s]+)*$/.test(url)) {
-		return {
-			type: "NATS",
-			options: {
-				url,
-				// Reconnect for ever, quickly: a killed server's clients move to the next URL of the
-				// cluster within a fraction of a second instead of nats.js's 2 s default wait.
-				maxReconnectAttempts: -1,
-				reconnectTimeWait: 250,
-				pingInterval: 5_000
-			}
-		};
+		// One socket write per event-loop turn instead of one per packet (lib/nats-transporter.ts).
+		return new CoalescingNatsTransporter({
+			url,
+			// Reconnect for ever, quickly: a killed server's clients move to the next URL of the
+			// cluster within a fraction of a second instead of nats.js's 2 s default wait.
+			maxReconnectAttempts: -1,
+			reconnectTimeWait: 250,
+			pingInterval: 5_000
+		});
 	}
 	if (/^amqps?:\/\/\S+$/.test(url)) {
 		return {
