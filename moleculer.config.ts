@@ -1,8 +1,9 @@
 import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
-import { AmqpChannelAdapter, LenientJSONSerializer } from "./lib/channel-adapters";
+import { AmqpChannelAdapter, LenientJSONSerializer, NatsChannelAdapter } from "./lib/channel-adapters";
 import { config, maskUri } from "./lib/config";
 import { CoalescingNatsTransporter } from "./lib/nats-transporter";
+import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
 import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
 
@@ -61,25 +62,22 @@ export function channelsMiddleware(url = config.transporter, retentionMs = confi
 	let adapter: unknown;
 	if (!url) adapter = { type: "Fake", options: { ...common, maxInFlight: 10 } };
 	else if (url.startsWith("nats://")) {
-		adapter = {
-			type: "NATS",
-			options: {
-				...common,
-				nats: {
-					// The object form: the adapter's string form ignores the URL's host and port.
-					url,
-					// the adapter keeps only host:port of the URL, so credentials are passed on here
-					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...natsCredentials(url) },
-					// JetStream counts in nanoseconds; limits apply when the stream is created. On a NATS
-					// cluster, STREAM_REPLICAS=3 keeps the reports on three servers, so one may die.
-					streamConfig: { max_age: retentionMs * 1_000_000, num_replicas: config.streamReplicas },
-					// "all": a consumer created after reports were stored still gets them. A report held
-					// by a consumer that died is redelivered after ack_wait: short, since a report takes
-					// milliseconds (the handler extends it while it retries a failing store).
-					consumerOptions: { config: { deliver_policy: "all", ack_wait: 5_000_000_000 } }
-				}
+		adapter = new NatsChannelAdapter({
+			...common,
+			nats: {
+				// The object form: the adapter's string form ignores the URL's host and port.
+				url,
+				// the adapter keeps only host:port of the URL, so credentials are passed on here
+				connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...natsCredentials(url) },
+				// JetStream counts in nanoseconds; limits apply when the stream is created. On a NATS
+				// cluster, STREAM_REPLICAS=3 keeps the reports on three servers, so one may die.
+				streamConfig: { max_age: retentionMs * 1_000_000, num_replicas: config.streamReplicas },
+				// "all": a consumer created after reports were stored still gets them. A report held
+				// by a consumer that died is redelivered after ack_wait: short, since a report takes
+				// milliseconds (the handler extends it while it retries a failing store).
+				consumerOptions: { config: { deliver_policy: "all", ack_wait: 5_000_000_000 } }
 			}
-		};
+		});
 	} else {
 		adapter = new AmqpChannelAdapter({
 			...common,
@@ -101,7 +99,7 @@ export function channelsMiddleware(url = config.transporter, retentionMs = confi
  * handles), so lib/broker.ts makes a fresh list for every broker it creates.
  */
 export function brokerMiddlewares(transporter = config.transporter): NonNullable<BrokerOptions["middlewares"]> {
-	return [RequestIdMiddleware, JobMetricsMiddleware(), channelsMiddleware(transporter)];
+	return [RequestIdMiddleware, JobMetricsMiddleware(), GracefulHttpMiddleware(), channelsMiddleware(transporter)];
 }
 
 /**
@@ -151,9 +149,11 @@ const brokerConfig: BrokerOptions = {
 		minRequestCount: 20,
 		windowTime: 30,
 		halfOpenTime: 5_000,
+		// A readiness answer of "not ready" (503) is a report, not a failing endpoint: counting it
+		// would open the circuit of the gateway's own health action while a dependency starts.
 		check: (err: Error) => {
-			const code = (err as Errors.MoleculerError).code;
-			return code == null || code >= 500;
+			const { code, type } = err as Errors.MoleculerError;
+			return (code == null || code >= 500) && type !== "NOT_READY";
 		}
 	},
 

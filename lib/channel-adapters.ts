@@ -81,6 +81,31 @@ export class AmqpChannelAdapter extends AmqpBase {
 	}
 }
 
+const NatsBase = (Adapters as unknown as Record<string, any>).NATS as new (opts: object) => any;
+
+/** JetStream's answer when a durable consumer was created by another client a moment earlier. */
+const CONSUMER_NAME_IN_USE = 10013;
+
+/**
+ * The NATS adapter, with replicas that start together: each creates the group's durable consumer
+ * with its own deliver subject, and the loser of that race is refused ("consumer name already in
+ * use") and failed to start. A second try finds the consumer and binds to it as a queue member.
+ */
+export class NatsChannelAdapter extends NatsBase {
+	async subscribe(chan: { id: string }, svc: object): Promise<void> {
+		for (let attempt = 1; ; attempt++) {
+			try {
+				return await super.subscribe(chan, svc);
+			} catch (err) {
+				if ((err as { api_error?: { err_code?: number } }).api_error?.err_code !== CONSUMER_NAME_IN_USE || attempt >= 5) throw err;
+				this.logger.info(`Another replica created the consumer of '${chan.id}' meanwhile; binding to it (attempt ${attempt + 1})`);
+				this.stopChannelActiveMessages(chan.id);
+				await new Promise(r => setTimeout(r, 100 * attempt));
+			}
+		}
+	}
+}
+
 /**
  * The id and report time of a report that carries neither (a plain producer's seed format):
  * from the bus, so a redelivery gets the same id and changes nothing.
