@@ -372,6 +372,11 @@ describe("the compose files run as local processes of the production build", () 
 	}, 180_000);
 	afterAll(() => imageDir && fs.rmSync(imageDir, { recursive: true, force: true }));
 
+	it("copies public/ (the dashboard) to dist/public, where the compiled gateway serves it from", () => {
+		const files = (dir: string) => (fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).sort() : null);
+		expect(files(path.join(imageDir, "dist/public"))).toEqual(files(path.join(ROOT, "public")));
+	});
+
 	it("has no dev dependency in the image, not even the `node` runtime package", () => {
 		expect(fs.existsSync(path.join(imageDir, "node_modules/moleculer"))).toBe(true);
 		for (const dev of ["node", "typescript", "tsx", "jest", "moleculer-repl"]) expect({ dev, installed: fs.existsSync(path.join(imageDir, "node_modules", dev)) }).toEqual({ dev, installed: false });
