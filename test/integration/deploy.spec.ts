@@ -390,6 +390,7 @@ describe("the compose files run as local processes of the production build", () 
 		const write = (method: string, url: string, body?: unknown) => gateway().request(method, url, body, { authorization: `Bearer ${TOKEN}` });
 
 		beforeAll(async () => {
+			if (!imageDir) throw new Error("no image layout to run (the build failed: see the first error)");
 			const pg = new URL(await freshDatabase(`compose_${transporter}`));
 			const vars: Record<string, string> = {
 				API_TOKEN: TOKEN,

@@ -157,40 +157,47 @@ export async function runComposeApps(compose: ComposeFile, imageDir: string, hos
 	const workdir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-app-"));
 	const procs: ComposeProcess[] = [];
 	let gatewayUrl = "";
-	for (const [name, svc] of appServices(compose)) {
-		for (let replica = 1; replica <= (svc.deploy?.replicas ?? 1); replica++) {
-			const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: workdir, ...image.env };
-			for (const [key, value] of Object.entries(svc.environment ?? {})) if (value != null) env[key] = remapHosts(value, hosts, compose, `${name}.${key}`);
-			env.DATA_DIR = path.join(workdir, `${name}-${replica}`);
-			env.METRICS_PORT = String(await freePort());
-			env.NAMESPACE = namespace;
-			if ((env.SERVICES ?? "").split(",").includes("rest")) {
-				env.PORT = String(await freePort());
-				gatewayUrl = `http://127.0.0.1:${env.PORT}`;
-			}
-			const argv = typeof svc.command === "string" ? svc.command.split(" ") : (svc.command ?? image.cmd);
-			const [cmd, args] = localCommand(argv, image, imageDir);
-			const child = spawn(cmd, args, { cwd: imageDir, env, stdio: ["ignore", "pipe", "pipe"] });
-			const proc: ComposeProcess = {
-				service: name,
-				replica,
-				env,
-				child,
-				output: "",
-				exited: new Promise(resolve => child.on("exit", code => resolve(code))),
-				healthcheck() {
-					const test = svc.healthcheck?.test ?? ["CMD", ...image.healthcheck];
-					if (!Array.isArray(test) || test[0] !== "CMD") throw new Error(`${name}: health check is not in exec form: ${JSON.stringify(test)}`);
-					const [hcCmd, hcArgs] = localCommand(test.slice(1), image, imageDir);
-					return new Promise(resolve => spawn(hcCmd, hcArgs, { cwd: imageDir, env, stdio: "ignore" }).on("exit", code => resolve(code)));
+	try {
+		for (const [name, svc] of appServices(compose)) {
+			for (let replica = 1; replica <= (svc.deploy?.replicas ?? 1); replica++) {
+				const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: workdir, ...image.env };
+				for (const [key, value] of Object.entries(svc.environment ?? {})) if (value != null) env[key] = remapHosts(value, hosts, compose, `${name}.${key}`);
+				env.DATA_DIR = path.join(workdir, `${name}-${replica}`);
+				env.METRICS_PORT = String(await freePort());
+				env.NAMESPACE = namespace;
+				if ((env.SERVICES ?? "").split(",").includes("rest")) {
+					env.PORT = String(await freePort());
+					gatewayUrl = `http://127.0.0.1:${env.PORT}`;
 				}
-			};
-			child.stdout!.on("data", chunk => (proc.output += chunk));
-			child.stderr!.on("data", chunk => (proc.output += chunk));
-			procs.push(proc);
+				const argv = typeof svc.command === "string" ? svc.command.split(" ") : (svc.command ?? image.cmd);
+				const [cmd, args] = localCommand(argv, image, imageDir);
+				const child = spawn(cmd, args, { cwd: imageDir, env, stdio: ["ignore", "pipe", "pipe"] });
+				const proc: ComposeProcess = {
+					service: name,
+					replica,
+					env,
+					child,
+					output: "",
+					exited: new Promise(resolve => child.on("exit", code => resolve(code))),
+					healthcheck() {
+						const test = svc.healthcheck?.test ?? ["CMD", ...image.healthcheck];
+						if (!Array.isArray(test) || test[0] !== "CMD") throw new Error(`${name}: health check is not in exec form: ${JSON.stringify(test)}`);
+						const [hcCmd, hcArgs] = localCommand(test.slice(1), image, imageDir);
+						return new Promise(resolve => spawn(hcCmd, hcArgs, { cwd: imageDir, env, stdio: "ignore" }).on("exit", code => resolve(code)));
+					}
+				};
+				child.stdout!.on("data", chunk => (proc.output += chunk));
+				child.stderr!.on("data", chunk => (proc.output += chunk));
+				procs.push(proc);
+			}
 		}
+		if (!gatewayUrl) throw new Error("no application service runs rest (SERVICES)");
+	} catch (err) {
+		// never leave processes or dirs behind
+		await Promise.all(procs.map(p => stopProcess(p)));
+		fs.rmSync(workdir, { recursive: true, force: true });
+		throw err;
 	}
-	if (!gatewayUrl) throw new Error("no application service runs rest (SERVICES)");
 	return {
 		procs,
 		gatewayUrl,
