@@ -1,0 +1,288 @@
+import fs from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { ApiRouteSchema } from "moleculer-web";
+import { config } from "../lib/config";
+import type { CanLevel } from "../lib/report";
+import type { MoviePage } from "../services/pilot.service";
+import type { Worker } from "../services/systemManager.service";
+
+/** Where the dashboard's event stream is served. */
+export const LIVE_PATH = "/events";
+
+export interface LiveEventsOptions {
+	/** Streams open at once; one more is answered 503 (the page retries). */
+	maxClients?: number;
+	/** Bytes a client may leave unread before its stream is cut (it reconnects and resyncs). */
+	maxBufferedBytes?: number;
+	/** Comment line on an idle stream, so proxies do not close it. */
+	heartbeatMs?: number;
+	/** How often changed levels are sent, coalesced per can. */
+	flushMs?: number;
+	/** Seconds of reports-per-second history kept and sent to a new client. */
+	historySeconds?: number;
+}
+
+/** The first message of every stream: the whole state, so a reconnected page starts afresh. */
+export interface LiveSnapshot {
+	nodeID: string;
+	fullThreshold: number;
+	historySeconds: number;
+	/** `null` when the service behind it did not answer; the stream sends another snapshot soon. */
+	levels: CanLevel[] | null;
+	workers: Worker[] | null;
+	movies: number | null;
+	/** `[unix second, level.updated events in that second]`, oldest first. */
+	rate: [number, number][];
+}
+
+interface LiveClient {
+	res: ServerResponse;
+	ctx: Context;
+	retry?: NodeJS.Timeout;
+}
+
+interface LiveState {
+	clients: Set<LiveClient>;
+	/** Newest update per can since the last flush. */
+	pending: Map<string, CanLevel>;
+	rate: [number, number][];
+	timers: NodeJS.Timeout[];
+	workersTimer?: NodeJS.Timeout;
+	moviesTimer?: NodeJS.Timeout;
+}
+
+interface LiveMethods {
+	openLiveStream(req: IncomingMessage & { $ctx: Context }, res: ServerResponse): void;
+	sendLive(client: LiveClient, event: string, data: unknown): void;
+	broadcastLive(event: string, data: unknown): void;
+	sendSnapshot(client: LiveClient): Promise<void>;
+	countLevelUpdate(now?: number): void;
+	refreshLive(part: "workers" | "movies"): void;
+	closeLiveStreams(): void;
+}
+
+interface LiveSettings extends ServiceSettingSchema {
+	/** A can at or above this level (%) is listed as full. */
+	fullThreshold: number;
+}
+
+interface LiveVars {
+	live: LiveState;
+	liveOptions: Required<LiveEventsOptions>;
+}
+
+type LiveSchema = ServiceSchema<LiveSettings, LiveMethods, LiveVars>;
+
+const SNAPSHOT_CALL = { timeout: 3_000, retries: 0 };
+
+/** Serves one file of an npm package (resolved, not copied, so it works from `dist/` too). */
+function packageFile(request: string, contentType: string) {
+	const file = require.resolve(request);
+	return (_req: IncomingMessage, res: ServerResponse) => {
+		res.writeHead(200, { "Content-Type": contentType, "Cache-Control": "public, max-age=86400" });
+		fs.createReadStream(file).pipe(res);
+	};
+}
+
+/**
+ * The dashboard's gateway routes: uPlot from node_modules (no CDN, no token: it is no data) and
+ * the event stream (a read like any other: API_TOKEN_READS applies).
+ */
+export const liveRoutes: ApiRouteSchema[] = [
+	{
+		path: "/vendor",
+		mappingPolicy: "restrict",
+		autoAliases: false,
+		authorization: false,
+		aliases: {
+			"GET /uPlot.iife.min.js": packageFile("uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+			"GET /uPlot.min.css": packageFile("uplot/dist/uPlot.min.css", "text/css; charset=utf-8")
+		}
+	},
+	{
+		path: LIVE_PATH,
+		mappingPolicy: "restrict",
+		autoAliases: false,
+		authorization: true,
+		aliases: {
+			"GET /"(this: LiveMethods, req: IncomingMessage & { $ctx: Context }, res: ServerResponse) {
+				this.openLiveStream(req, res);
+			}
+		}
+	}
+];
+
+/**
+ * Server-sent events for the dashboard, fed by the broker events this gateway receives:
+ * `level.updated` (coalesced per can, and counted per second), `worker.new`/`worker.del` (the
+ * registry is re-read and sent whole) and `movie.*` (recounted). A stream starts with a full
+ * snapshot, so a page that reconnects — e.g. after this gateway restarted — is in sync again.
+ *
+ * List it before ApiGateway in `mixins`: its `stopped` must end the streams before the gateway's
+ * `server.close()` waits for every connection to finish.
+ */
+export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<ServiceSchema> {
+	const opts: Required<LiveEventsOptions> = { maxClients: 200, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000, flushMs: 250, historySeconds: 300, ...options };
+	const schema: Omit<LiveSchema, "name"> = {
+		settings: {
+			fullThreshold: config.fullThreshold
+		},
+
+		events: {
+			"$broker.started"() {
+				for (const client of this.live.clients) void this.sendSnapshot(client);
+			},
+			"level.updated"(ctx: Context<CanLevel>) {
+				this.live.pending.set(ctx.params.canId, ctx.params);
+				this.countLevelUpdate();
+			},
+			"worker.new"() {
+				this.refreshLive("workers");
+			},
+			"worker.del"() {
+				this.refreshLive("workers");
+			},
+			"movie.created"() {
+				this.refreshLive("movies");
+			},
+			"movie.removed"() {
+				this.refreshLive("movies");
+			}
+		},
+
+		methods: {
+			openLiveStream(req: IncomingMessage & { $ctx: Context }, res: ServerResponse) {
+				if (this.live.clients.size >= this.liveOptions.maxClients) {
+					res.writeHead(503, { "Content-Type": "text/plain", "Retry-After": "5" });
+					res.end("Too many live clients\n");
+					return;
+				}
+				res.writeHead(200, {
+					"Content-Type": "text/event-stream; charset=utf-8",
+					"Cache-Control": "no-cache, no-transform",
+					// nginx and the like would buffer the stream otherwise
+					"X-Accel-Buffering": "no",
+					// one response per connection: once the stream ends, so does the socket
+					Connection: "close"
+				});
+				// the browser's reconnect delay after the stream was cut
+				res.write("retry: 1000\n\n");
+				const client: LiveClient = { res, ctx: req.$ctx };
+				this.live.clients.add(client);
+				req.on("close", () => {
+					clearTimeout(client.retry);
+					this.live.clients.delete(client);
+				});
+				// Before the broker has started, the other nodes do not know this one's event subscriptions
+				// yet: a snapshot taken now could miss updates that nobody sends us. $broker.started sends it.
+				if (this.broker.started) void this.sendSnapshot(client);
+			},
+
+			/** Writes one event; a client that stopped reading is cut rather than buffered for ever. */
+			sendLive(client: LiveClient, event: string, data: unknown) {
+				if (client.res.writableLength > this.liveOptions.maxBufferedBytes) {
+					this.logger.warn(`A live client left ${client.res.writableLength} bytes unread: closing its stream`);
+					this.live.clients.delete(client);
+					client.res.destroy();
+					return;
+				}
+				client.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+			},
+
+			broadcastLive(event: string, data: unknown) {
+				for (const client of this.live.clients) this.sendLive(client, event, data);
+			},
+
+			/** The whole state; a part whose service did not answer is `null` and asked again in a second. */
+			async sendSnapshot(client: LiveClient) {
+				const [levels, workers, movies] = await Promise.allSettled([
+					client.ctx.call<CanLevel[], object>("trashReport.levels", {}, SNAPSHOT_CALL),
+					client.ctx.call<Worker[], object>("systemManager.workers", {}, SNAPSHOT_CALL),
+					client.ctx.call<MoviePage, object>("pilot.list", { pageSize: 1 }, SNAPSHOT_CALL)
+				]);
+				if (!this.live.clients.has(client)) return;
+				const snapshot: LiveSnapshot = {
+					nodeID: this.broker.nodeID,
+					fullThreshold: this.settings.fullThreshold,
+					historySeconds: this.liveOptions.historySeconds,
+					levels: levels.status === "fulfilled" ? levels.value : null,
+					workers: workers.status === "fulfilled" ? workers.value : null,
+					movies: movies.status === "fulfilled" ? movies.value.total : null,
+					rate: this.live.rate
+				};
+				this.sendLive(client, "snapshot", snapshot);
+				if (snapshot.levels == null || snapshot.workers == null || snapshot.movies == null)
+					client.retry = setTimeout(() => this.sendSnapshot(client), 1_000);
+			},
+
+			/** One more level.updated in the current second of the history. */
+			countLevelUpdate(now = Date.now()) {
+				const second = Math.floor(now / 1000);
+				const last = this.live.rate.at(-1);
+				if (last && last[0] === second) last[1]++;
+				else this.live.rate.push([second, 1]);
+			},
+
+			/** Re-reads the registry or the movie count (debounced: a node joining fires many events) and sends it. */
+			refreshLive(part: "workers" | "movies") {
+				const key = part === "workers" ? "workersTimer" : "moviesTimer";
+				if (this.live[key] || this.live.clients.size === 0) return;
+				this.live[key] = setTimeout(async () => {
+					this.live[key] = undefined;
+					try {
+						if (part === "workers") this.broadcastLive("workers", await this.broker.call("systemManager.workers", {}, SNAPSHOT_CALL));
+						else this.broadcastLive("movies", (await this.broker.call<MoviePage, object>("pilot.list", { pageSize: 1 }, SNAPSHOT_CALL)).total);
+					} catch (err) {
+						this.logger.debug(`Live ${part} not refreshed:`, (err as Error).message);
+					}
+				}, 100);
+			},
+
+			closeLiveStreams() {
+				for (const client of this.live.clients) {
+					clearTimeout(client.retry);
+					client.res.end();
+				}
+				this.live.clients.clear();
+			}
+		},
+
+		created() {
+			this.liveOptions = opts;
+			this.live = { clients: new Set(), pending: new Map(), rate: [], timers: [] };
+		},
+
+		started() {
+			const { flushMs, heartbeatMs, historySeconds } = this.liveOptions;
+			this.live.timers.push(
+				setInterval(() => {
+					if (this.live.pending.size === 0) return;
+					const levels = [...this.live.pending.values()];
+					this.live.pending.clear();
+					this.broadcastLive("levels", levels);
+				}, flushMs),
+				// every second, also a quiet one: the page's chart moves on with time
+				setInterval(() => {
+					const second = Math.floor(Date.now() / 1000) - 1;
+					const rate = this.live.rate;
+					while (rate.length > 0 && rate[0][0] <= second - historySeconds) rate.shift();
+					this.broadcastLive("rate", [second, rate.find(([t]) => t === second)?.[1] ?? 0]);
+				}, 1_000),
+				setInterval(() => {
+					for (const client of this.live.clients) client.res.write(": heartbeat\n\n");
+					// pilot's movie events reach one gateway of several (emit, not broadcast): recount now and then
+					this.refreshLive("movies");
+				}, heartbeatMs)
+			);
+		},
+
+		stopped() {
+			this.live.timers.forEach(clearInterval);
+			clearTimeout(this.live.workersTimer);
+			clearTimeout(this.live.moviesTimer);
+			this.closeLiveStreams();
+		}
+	};
+	return schema as unknown as Partial<ServiceSchema>;
+}
