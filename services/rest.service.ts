@@ -6,6 +6,7 @@ import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiSettingsSchema } from "moleculer-web";
 import { config } from "../lib/config";
+import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "../mixins/live-events.mixin";
 import { VALID_REQUEST_ID } from "../middlewares/request-id.middleware";
 
 /** Services the REST contract needs; readiness fails while one has no live instance. */
@@ -42,7 +43,8 @@ const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "BAD_
  */
 const RestService: ServiceSchema<RestSettings> = {
 	name: "rest",
-	mixins: [ApiGateway],
+	// the live streams end (LiveEvents.stopped) before ApiGateway.stopped waits for every connection
+	mixins: [LiveEventsMixin(), ApiGateway],
 	settings: {
 		port: config.port,
 		apiToken: config.apiToken,
@@ -87,13 +89,17 @@ const RestService: ServiceSchema<RestSettings> = {
 						throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", { contentType: req.headers["content-type"] ?? null });
 				},
 				logging: true
-			}
+			},
+			// the dashboard: uPlot from node_modules and the server-sent events of LIVE_PATH
+			...liveRoutes
 		],
 		assets: { folder: path.resolve(__dirname, "../public") },
 		// moleculer-web takes X-Request-ID (or X-Correlation-ID) as the request id and answers it
 		// back; an unusable one is replaced by a generated id rather than echoed into every log.
-		rootCallOptions: function (options: { requestID?: string }) {
+		rootCallOptions: function (options: { requestID?: string; tracking?: boolean }, req: IncomingMessage) {
 			if (options.requestID != null && !VALID_REQUEST_ID.test(options.requestID)) delete options.requestID;
+			// an open event stream is no request in flight: shutdown ends it rather than waiting for it
+			if (req.url?.split("?")[0] === LIVE_PATH) options.tracking = false;
 		} as never,
 		log4XXResponses: false,
 		logRequest: "debug",
