@@ -49,6 +49,8 @@ export interface IngestOptions {
 	progress?: (applied: number) => void;
 	/** Called once the deployment runs, with its processes (the suite samples their memory). */
 	started?: (sys: Deployment) => void;
+	/** Called when the burst is applied (or timed out), before the deployment stops. */
+	finished?: () => void;
 	timeoutMs?: number;
 	env?: Record<string, string>;
 }
@@ -84,7 +86,9 @@ export async function ingest(kind: DeploymentKind, transporter: string, n: numbe
 			await new Promise(r => setTimeout(r, 250));
 		}
 		if (count < n) for (const p of sys.procs) process.stderr.write(`\n--- ${p.name} (last output) ---\n${p.output.slice(-1_500)}\n`);
-		return { rate: count / ((performance.now() - started) / 1000), lost: n - count };
+		const rate = count / ((performance.now() - started) / 1000);
+		opts.finished?.();
+		return { rate, lost: n - count };
 	} finally {
 		await pg.end();
 		await sys.stop();

@@ -16,6 +16,8 @@ export interface Row {
 	p99: number | null;
 	/** HTTP: socket errors + timeouts + non-2xx answers. Ingest: reports not applied (lost). */
 	errors: number;
+	/** CPU time of the whole system under test (load generator, services, bus, PostgreSQL) per request or report, µs. */
+	cpuUsPerItem: number | null;
 	/** Id of the row this one is compared with; itself for a baseline. */
 	baseline: string;
 	ratio: number;
@@ -84,9 +86,14 @@ export function markdown(r: Results): string {
 		`Measured ${r.date} with \`${r.command}\` on ${r.machine.cpus}, ${r.machine.memory} RAM, Node ${r.machine.node}, ${r.machine.os}.`,
 		`HTTP rows: autocannon, ${r.settings.connections} connections, ${r.settings.durationS} s each, 127.0.0.1. Ingest: ${fmt(r.settings.reports)}-report bursts.`,
 		"",
-		"| row | what | rate | p50 ms | p99 ms | errors | × baseline |",
-		"|---|---|---:|---:|---:|---:|---:|",
-		...r.rows.map(row => `| ${row.id} | ${row.label} | ${fmt(row.rate)} ${row.unit} | ${ms(row.p50)} | ${ms(row.p99)} | ${row.errors} | ${row.id === row.baseline ? "baseline" : `${row.ratio.toFixed(2)} × ${row.baseline}`} |`),
+		"| row | what | rate | p50 ms | p99 ms | errors | × baseline | CPU µs each |",
+		"|---|---|---:|---:|---:|---:|---:|---:|",
+		...r.rows.map(
+			row =>
+				`| ${row.id} | ${row.label} | ${fmt(row.rate)} ${row.unit} | ${ms(row.p50)} | ${ms(row.p99)} | ${row.errors} | ${row.id === row.baseline ? "baseline" : `${row.ratio.toFixed(2)} × ${row.baseline}`} | ${row.cpuUsPerItem == null ? "–" : fmt(row.cpuUsPerItem)} |`
+		),
+		"",
+		"CPU µs each: CPU time used by the bench (autocannon), every service process, the bus and PostgreSQL during the row, per request (per report for ingest). Other users of the machine slow a row down without changing this much.",
 		"",
 		`Row 6: \`npm start\` (all six services, one process) answered \`GET /health/ready\` 200 **${(r.startToReadyMs / 1000).toFixed(2)} s** after the spawn.`,
 		"Resident memory (highest VmRSS while the deployment was under load):",

@@ -129,6 +129,7 @@ const GET_MOVIES: Endpoint = { method: "GET", path: "/movies" };
 const POST_MOVIE: Endpoint = { method: "POST", path: "/movies", body: JSON.stringify({ title: "Bench", year: 1979, genres: ["sci-fi"] }) };
 
 async function load(url: string, e: Endpoint, seconds: number) {
+	const cpuBefore = systemCpuSeconds();
 	const result = await autocannon({
 		url: url + e.path,
 		method: e.method,
@@ -136,7 +137,8 @@ async function load(url: string, e: Endpoint, seconds: number) {
 		duration: seconds,
 		...(e.body ? { body: e.body, headers: { "content-type": "application/json" } } : {})
 	});
-	return { rate: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
+	const cpuUsPerItem = ((systemCpuSeconds() - cpuBefore) / Math.max(result.requests.total, 1)) * 1e6;
+	return { rate: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx, cpuUsPerItem };
 }
 
 async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint) {
@@ -195,19 +197,46 @@ async function startEmbedded() {
 	return { url, startToReadyMs: performance.now() - started, app, stop };
 }
 
-function childrenOf(pid: number): number[] {
-	const found: number[] = [];
+/** pid → [ppid, CPU seconds used so far] of every process, from /proc/<pid>/stat. */
+function processTable(): Map<number, [number, number]> {
+	const table = new Map<number, [number, number]>();
 	for (const name of fs.readdirSync("/proc")) {
 		if (!/^\d+$/.test(name)) continue;
 		try {
-			// the ppid is the 2nd field after the "(comm)", which may contain spaces
+			// fields after the "(comm)", which may contain spaces: state, ppid, …, utime (12th), stime (13th)
 			const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
-			if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) found.push(Number(name));
+			const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+			table.set(Number(name), [Number(f[1]), (Number(f[11]) + Number(f[12])) / 100]);
 		} catch {
 			// gone meanwhile
 		}
 	}
-	return found;
+	return table;
+}
+
+function childrenOf(pid: number): number[] {
+	return [...processTable()].filter(([, [ppid]]) => ppid === pid).map(([child]) => child);
+}
+
+/**
+ * CPU seconds used so far by this process and all its descendants: the load generator, the
+ * service processes, the bus and PostgreSQL. Per request it says what a row costs the machine,
+ * which other users of a shared machine change much less than they change req/s.
+ */
+function systemCpuSeconds(): number {
+	const table = processTable();
+	const mine = new Set([process.pid]);
+	// a child may be listed before its parent: repeat until no new descendant turns up
+	let grew = true;
+	while (grew) {
+		grew = false;
+		for (const [pid, [ppid]] of table)
+			if (!mine.has(pid) && mine.has(ppid)) {
+				mine.add(pid);
+				grew = true;
+			}
+	}
+	return [...mine].reduce((sum, pid) => sum + (table.get(pid)?.[1] ?? 0), 0);
 }
 
 /** The remote layout of rows 2–4: one process per service on the path, as compose runs them. */
@@ -282,18 +311,25 @@ async function main() {
 
 		if (PHASES.has("ingest")) {
 			const raw = await stepOf("row 5a: raw nats publish/subscribe", 1, () => rawNats(natsUrl, REPORTS));
-			rows.push({ id: "5a", label: "raw nats publish → subscribe + JSON.parse", unit: "reports/s", rate: raw, p50: null, p99: null, errors: 0, baseline: "5a", ratio: 1 });
+			rows.push({ id: "5a", label: "raw nats publish → subscribe + JSON.parse", unit: "reports/s", rate: raw, p50: null, p99: null, errors: 0, cpuUsPerItem: null, baseline: "5a", ratio: 1 });
 			for (const [id, kind, url] of [["5b", "nats", natsUrl], ["5c", "amqp", amqpUrl]] as const) {
 				let stopSampling = () => {};
+				let [cpuBefore, cpuAfter] = [0, 0];
 				const r = await stepOf(`row ${id}: ${REPORTS} reports through ${kind}`, 15 + REPORTS / 7_000, () =>
 					ingest(kind, url, REPORTS, {
 						env: SERVICE_ENV,
-						started: sys => (stopSampling = sampleMemory(`ingest ${kind}`, procsOf(sys))),
+						started: sys => {
+							stopSampling = sampleMemory(`ingest ${kind}`, procsOf(sys));
+							cpuBefore = systemCpuSeconds();
+						},
+						finished: () => (cpuAfter = systemCpuSeconds()),
 						progress: applied => (step.label = `row ${id}: ${applied}/${REPORTS} reports applied through ${kind}`)
 					}).finally(() => stopSampling())
 				);
 				const label = kind === "nats" ? "burst: NATS JetStream → 3 × trashReport → PostgreSQL" : "burst: RabbitMQ → 3 × trashReport → PostgreSQL";
-				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, baseline: "5a", ratio: r.rate / raw });
+				// from the deployment's start (idle, ready) to the last report applied
+				const cpuUsPerItem = ((cpuAfter - cpuBefore) / REPORTS) * 1e6;
+				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, cpuUsPerItem, baseline: "5a", ratio: r.rate / raw });
 			}
 		}
 	} finally {

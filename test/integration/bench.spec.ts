@@ -30,6 +30,8 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 		const base = r.rows.find(b => b.id === row.baseline)!;
 		expect(row.ratio).toBeCloseTo(row.rate / base.rate, 6);
 		if (row.unit === "req/s") expect(row.p99).toBeGreaterThanOrEqual(row.p50!);
+		// what each request or applied report cost the machine (the raw baseline has no system under test)
+		if (row.id !== "5a") expect(row.cpuUsPerItem).toBeGreaterThan(0);
 	}
 	// the baselines the issue names
 	expect(Object.fromEntries(r.rows.map(row => [row.id, row.baseline]))).toMatchObject({ "2a": "1a", "2b": "1b", "3a": "2a", "3b": "2b", "4": "1c", "5b": "5a", "5c": "5a" });
