@@ -53,6 +53,8 @@ export interface IngestOptions {
 	finished?: () => void;
 	timeoutMs?: number;
 	env?: Record<string, string>;
+	/** trashReport processes sharing the burst (3 by default, as the ingest tests run). */
+	consumers?: number;
 }
 
 /**
@@ -65,9 +67,7 @@ export async function ingest(kind: DeploymentKind, transporter: string, n: numbe
 		env: opts.env,
 		layout: [
 			["gateway", ["rest", "systemManager", "pilot", "db"]],
-			["trashReport-1", ["trashReport"]],
-			["trashReport-2", ["trashReport"]],
-			["trashReport-3", ["trashReport"]]
+			...Array.from({ length: opts.consumers ?? 3 }, (_, i): [string, ["trashReport"]] => [`trashReport-${i + 1}`, ["trashReport"]])
 		]
 	});
 	opts.started?.(sys);

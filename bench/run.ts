@@ -15,6 +15,7 @@
  *   --docs <file|none>   the markdown to refresh (default docs/benchmarks.md)
  *   --only <list>        embedded,nats,amqp,ingest (a partial run never touches the docs)
  *   --profile <dir>      service processes run with --cpu-prof, profiles in <dir>
+ *   --consumers <n>      trashReport processes in the ingest rows (default 3)
  * Servers: a NATS (JetStream), RabbitMQ and PostgreSQL of its own on free ports, unless
  * TEST_NATS_URL / TEST_AMQP_URL / TEST_PG_URL name running ones (as under jest).
  */
@@ -40,7 +41,8 @@ const { values: args } = parseArgs({
 		results: { type: "string" },
 		docs: { type: "string" },
 		only: { type: "string", default: "embedded,nats,amqp,ingest" },
-		profile: { type: "string" }
+		profile: { type: "string" },
+		consumers: { type: "string", default: "3" }
 	}
 });
 const SMOKE = args.smoke || process.env.BENCH_SMOKE === "1";
@@ -318,6 +320,7 @@ async function main() {
 				const r = await stepOf(`row ${id}: ${REPORTS} reports through ${kind}`, 15 + REPORTS / 7_000, () =>
 					ingest(kind, url, REPORTS, {
 						env: SERVICE_ENV,
+						consumers: Number(args.consumers),
 						started: sys => {
 							stopSampling = sampleMemory(`ingest ${kind}`, procsOf(sys));
 							cpuBefore = systemCpuSeconds();
@@ -326,7 +329,7 @@ async function main() {
 						progress: applied => (step.label = `row ${id}: ${applied}/${REPORTS} reports applied through ${kind}`)
 					}).finally(() => stopSampling())
 				);
-				const label = kind === "nats" ? "burst: NATS JetStream → 3 × trashReport → PostgreSQL" : "burst: RabbitMQ → 3 × trashReport → PostgreSQL";
+				const label = `burst: ${kind === "nats" ? "NATS JetStream" : "RabbitMQ"} → ${args.consumers} × trashReport → PostgreSQL`;
 				// from the deployment's start (idle, ready) to the last report applied
 				const cpuUsPerItem = ((cpuAfter - cpuBefore) / REPORTS) * 1e6;
 				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, cpuUsPerItem, baseline: "5a", ratio: r.rate / raw });
