@@ -123,7 +123,8 @@ export const liveRoutes: ApiRouteSchema[] = [
  * `server.close()` waits for every connection to finish.
  */
 export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<ServiceSchema> {
-	const opts: Required<LiveEventsOptions> = { maxClients: 200, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000, flushMs: 250, historySeconds: 300, ...options };
+	// at most 100 × 1 MB of unread events per gateway
+	const opts: Required<LiveEventsOptions> = { maxClients: 100, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000, flushMs: 250, historySeconds: 300, ...options };
 	const schema: Omit<LiveSchema, "name"> = {
 		settings: {
 			fullThreshold: config.fullThreshold
@@ -131,7 +132,13 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 
 		events: {
 			"$broker.started"() {
-				for (const client of this.live.clients) void this.sendSnapshot(client);
+				const resync = () => this.live.clients.forEach(client => void this.sendSnapshot(client));
+				resync();
+				// The other nodes learn this one's event subscriptions from its next INFO packet, sent
+				// serviceChangedDebounceTime (1 s) after its services registered: what changed until
+				// then was sent to nobody here (seen after a gateway restart). One more snapshot closes the gap.
+				const debounceMs = (this.broker.options.transit as { serviceChangedDebounceTime?: number } | undefined)?.serviceChangedDebounceTime ?? 1_000;
+				this.live.timers.push(setTimeout(resync, debounceMs + 1_000));
 			},
 			"level.updated"(ctx: Context<CanLevel>) {
 				this.live.pending.set(ctx.params.canId, ctx.params);

@@ -256,7 +256,7 @@
 					legend: { show: false },
 					cursor: { y: false },
 					scales: { y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.1))] } },
-					series: [{}, { label: "level changes/s", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.12)", width: 2, points: { show: false } }],
+					series: [{}, { label: "level updates/s", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.12)", width: 2, points: { show: false } }],
 					axes: [{ stroke: "#475569", grid: { stroke: "#e2e8f0" } }, { stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: 48 }]
 				},
 				[xs, ys],
