@@ -120,8 +120,10 @@
 		el.dataset.canId = can.canId;
 		el.innerHTML = `<div class="can-head"><span class="can-id"></span><span class="can-level" data-testid="can-level"></span></div>
 			<div class="bar" role="meter" aria-valuemin="0" aria-valuemax="100"><div class="fill"></div></div>
-			<div class="can-time" data-testid="can-time"></div>`;
+			<div class="can-time" data-testid="can-time"><span class="label">reported </span><span class="when"></span></div>`;
 		el.querySelector(".can-id").textContent = `Can ${can.canId}`;
+		// a long id is cut on a phone; the whole one on hover or long press
+		el.querySelector(".can-id").title = `Can ${can.canId}`;
 		el.querySelector(".bar").setAttribute("aria-label", `Can ${can.canId} fill level`);
 		updateCan(el, can);
 		return el;
@@ -135,7 +137,7 @@
 		const bar = el.querySelector(".bar");
 		bar.setAttribute("aria-valuenow", String(can.level));
 		bar.firstElementChild.style.width = `${Math.min(100, Math.max(0, can.level))}%`;
-		el.querySelector(".can-time").textContent = `reported ${clock(can.reportedAt)} · ${ago(can.reportedAt)}`;
+		el.querySelector(".when").textContent = `${clock(can.reportedAt)} · ${ago(can.reportedAt)}`;
 	}
 
 	function renderAllCans() {
@@ -175,7 +177,7 @@
 	setInterval(() => {
 		for (const [canId, el] of state.canEls) {
 			const can = state.cans.get(canId);
-			el.querySelector(".can-time").textContent = `reported ${clock(can.reportedAt)} · ${ago(can.reportedAt)}`;
+			el.querySelector(".when").textContent = `${clock(can.reportedAt)} · ${ago(can.reportedAt)}`;
 		}
 		for (const li of byTestId("full-cans").children) li.children[2].textContent = ago(state.cans.get(li.dataset.canId).reportedAt);
 	}, 1000);
@@ -216,7 +218,8 @@
 
 	function setRateHistory(history) {
 		const counts = new Map(history);
-		const last = Math.floor(Date.now() / 1000) - 1;
+		// the gateway's current second is partial: shown now, replaced by its "rate" event when complete
+		const last = Math.max(Math.floor(Date.now() / 1000) - 1, ...history.map(([t]) => t));
 		state.rate.xs = [];
 		state.rate.ys = [];
 		for (let t = last - state.historySeconds + 1; t <= last; t++) {
@@ -233,9 +236,12 @@
 			xs.push(xs[xs.length - 1] + 1);
 			ys.push(0);
 		}
-		if (xs.length > 0 && xs[xs.length - 1] >= second) return;
-		xs.push(second);
-		ys.push(count);
+		if (xs.length > 0 && xs[xs.length - 1] > second) return;
+		if (xs.length > 0 && xs[xs.length - 1] === second) ys[ys.length - 1] = count;
+		else {
+			xs.push(second);
+			ys.push(count);
+		}
 		while (xs.length > state.historySeconds) {
 			xs.shift();
 			ys.shift();
