@@ -39,7 +39,9 @@ export interface LiveSnapshot {
 interface LiveClient {
 	res: ServerResponse;
 	ctx: Context;
+	/** The next snapshot, while a part of the last one was missing. */
 	retry?: NodeJS.Timeout;
+	incompleteSnapshots: number;
 }
 
 interface LiveState {
@@ -175,7 +177,7 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				});
 				// the browser's reconnect delay after the stream was cut
 				res.write("retry: 1000\n\n");
-				const client: LiveClient = { res, ctx: req.$ctx };
+				const client: LiveClient = { res, ctx: req.$ctx, incompleteSnapshots: 0 };
 				this.live.clients.add(client);
 				req.on("close", () => {
 					clearTimeout(client.retry);
@@ -201,7 +203,7 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				for (const client of this.live.clients) this.sendLive(client, event, data);
 			},
 
-			/** The whole state; a part whose service did not answer is `null` and asked again in a second. */
+			/** The whole state; a part whose service did not answer is `null` and asked again (1 s, 2 s, … 30 s later). */
 			async sendSnapshot(client: LiveClient) {
 				const [levels, workers, movies] = await Promise.allSettled([
 					client.ctx.call<CanLevel[], object>("trashReport.levels", {}, SNAPSHOT_CALL),
@@ -219,8 +221,10 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 					rate: this.live.rate
 				};
 				this.sendLive(client, "snapshot", snapshot);
+				clearTimeout(client.retry);
 				if (snapshot.levels == null || snapshot.workers == null || snapshot.movies == null)
-					client.retry = setTimeout(() => this.sendSnapshot(client), 1_000);
+					client.retry = setTimeout(() => this.sendSnapshot(client), Math.min(1_000 * 2 ** client.incompleteSnapshots++, 30_000));
+				else client.incompleteSnapshots = 0;
 			},
 
 			/** One more level.updated in the current second of the history. */

@@ -89,7 +89,14 @@
 		notice("");
 		// a part is null when its service did not answer: keep what we have, another snapshot follows
 		if (snapshot.levels) {
-			state.cans = new Map(snapshot.levels.map(can => [can.canId, can]));
+			// A level event sent while the snapshot was being read may be newer than the snapshot's
+			// value for that can: the newer report wins, as in the store.
+			state.cans = new Map(
+				snapshot.levels.map(can => {
+					const known = state.cans.get(can.canId);
+					return [can.canId, known && Date.parse(known.reportedAt) > Date.parse(can.reportedAt) ? known : can];
+				})
+			);
 			renderAllCans();
 		}
 		if (snapshot.workers) renderWorkers(snapshot.workers);
