@@ -146,8 +146,9 @@ describe("request ids", () => {
 
 		const gateway = dep.procs.find(p => p.name === "gateway")!;
 		const pilot = dep.procs.find(p => p.name === "pilot")!;
-		await eventually(() => logLines(pilot).some(l => l.msg.includes(`Movie ${movieId} created`)));
 		const tagged = (proc: Proc) => logLines(proc).filter(l => l.requestID === "req-solaris-1");
+		// log lines reach the test through pipes, possibly after the response did
+		await eventually(() => logLines(pilot).some(l => l.msg.includes(`Movie ${movieId} created`)) && tagged(gateway).some(l => l.msg.includes("<= 201 POST /movies")));
 		expect(tagged(gateway).map(l => l.msg)).toEqual(expect.arrayContaining([expect.stringMatching(/=> POST \/movies/), expect.stringMatching(/<= 201 POST \/movies/)]));
 		expect(tagged(pilot).map(l => l.msg)).toContain(`Movie ${movieId} created`);
 		// every line about this movie, wherever written, carries the id
