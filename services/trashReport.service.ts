@@ -59,16 +59,13 @@ export const REPORT_METRICS = {
 	fullCans: "trash_full_cans"
 } as const;
 
-/** A can's newest level as this replica knows it (from the store at start, then `level.updated`). */
-interface KnownLevel {
-	level: number;
-	reportedAt: string;
-}
 
 interface TrashReportSettings extends ServiceSettingSchema {
 	reportRetentionMs: number;
 	/** Level (%) at or above which a can counts as full. */
 	fullThreshold: number;
+	/** How often the level and full-cans gauges are read from the store. */
+	levelGaugesEveryMs: number;
 }
 
 /** A valid report waiting for its batch, and what became of it. */
@@ -87,9 +84,8 @@ interface TrashReportVars {
 	stores: { levels: Store<LevelDoc>; reports: Store<ReportDoc> };
 	applier: Batcher<Pending, Applied>;
 	counters: Counters;
-	/** Every can's level, for the level and full-cans gauges; only kept when metrics are on. */
-	knownLevels?: Map<string, KnownLevel>;
 	pruneTimer?: NodeJS.Timeout;
+	gaugeTimer?: NodeJS.Timeout;
 }
 
 interface TrashReportMethods {
@@ -97,7 +93,7 @@ interface TrashReportMethods {
 	ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx?: Context): Promise<ReportStatus>;
 	count(what: "received" | "applied" | "duplicates"): void;
 	countRejected(reason: string): void;
-	showLevel(canId: string, known: KnownLevel): void;
+	refreshLevelGauges(): Promise<void>;
 	applyBatch(items: Pending[]): Promise<Applied[]>;
 	setStatus(record: ReportRecord): Promise<void>;
 	pruneReports(): Promise<number>;
@@ -143,7 +139,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 	],
 	settings: {
 		reportRetentionMs: config.reportRetentionMs,
-		fullThreshold: config.fullThreshold
+		fullThreshold: config.fullThreshold,
+		levelGaugesEveryMs: 5_000
 	},
 	actions: {
 		/** Accepts a report in the seed format, publishes it on the channel, answers 202 with its id. */
@@ -267,13 +264,6 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		}
 	},
 
-	events: {
-		/** Every replica follows every can's level (whichever replica applied it) for the gauges. */
-		"level.updated"(ctx: Context<CanLevel>) {
-			if (this.knownLevels) this.showLevel(ctx.params.canId, ctx.params);
-		}
-	},
-
 	methods: {
 		/**
 		 * Applies one raw report, once in effect however often it is delivered. Invalid reports are
@@ -358,16 +348,16 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			if (this.broker.isMetricsEnabled()) this.broker.metrics.increment(REPORT_METRICS.rejected, { reason });
 		},
 
-		/** Updates the level and full-cans gauges, if this is the can's newest report. */
-		showLevel(canId: string, { level, reportedAt }: KnownLevel) {
-			const known = this.knownLevels!;
-			const before = known.get(canId);
-			if (before && before.reportedAt > reportedAt) return; // an event overtaken by a newer one
-			known.set(canId, { level, reportedAt });
-			this.broker.metrics.set(REPORT_METRICS.level, level, { can_id: canId });
-			const full = (l?: KnownLevel) => (l && l.level >= this.settings.fullThreshold ? 1 : 0);
-			const change = full({ level, reportedAt }) - full(before);
-			if (change !== 0) this.broker.metrics.increment(REPORT_METRICS.fullCans, undefined, change);
+		/**
+		 * Sets the level and full-cans gauges from the store, which every replica shares: each
+		 * shows every can, whichever replica applied its report. Read every few seconds (the
+		 * scrape interval) rather than followed per report, which cost every replica a message per
+		 * report of the others.
+		 */
+		async refreshLevelGauges() {
+			const levels = await this.stores.levels.all();
+			for (const { _id, level } of levels) this.broker.metrics.set(REPORT_METRICS.level, level, { can_id: _id });
+			this.broker.metrics.set(REPORT_METRICS.fullCans, levels.filter(l => l.level >= this.settings.fullThreshold).length);
 		},
 
 		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
@@ -395,18 +385,15 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			// zeroes, so a dashboard shows 0 rather than "no data" before the first report
 			for (const what of ["received", "applied", "duplicates"] as const) m.increment(REPORT_METRICS[what], undefined, 0);
 			m.set(REPORT_METRICS.fullCans, 0);
-			this.knownLevels = new Map();
 		}
 	},
 
-	async started() {
-		if (this.knownLevels) {
-			// The store may be down at start: the gauges then fill from the events alone.
-			try {
-				for (const doc of await this.stores.levels.all()) this.showLevel(doc._id, doc);
-			} catch (err) {
-				this.logger.warn("Could not load the levels for the gauges:", (err as Error).message);
-			}
+	started() {
+		if (this.broker.isMetricsEnabled()) {
+			const refresh = () => this.refreshLevelGauges().catch(err => this.logger.warn("Reading the levels for the gauges failed:", (err as Error).message));
+			void refresh();
+			this.gaugeTimer = setInterval(refresh, this.settings.levelGaugesEveryMs);
+			this.gaugeTimer.unref();
 		}
 
 		const every = Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000);
@@ -418,6 +405,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 	stopped() {
 		clearInterval(this.pruneTimer);
+		clearInterval(this.gaugeTimer);
 	}
 };
 

@@ -71,7 +71,7 @@ describe("business metrics", () => {
 			return statuses.every(s => s.status === "applied");
 		}, 15_000);
 		await eventually(async () => total(await scrapeAll(procsRunning("trashReport")), "trash_reports_rejected_total") === 1, 10_000);
-		// every replica has heard every level.updated
+		// every replica reads the levels from the store every few seconds
 		await eventually(async () => {
 			const samples = await scrapeAll(procsRunning("trashReport"));
 			return samples.filter(s => s.name === "trash_can_level" && s.labels.can_id === "m1" && s.value === 50).length === 2;
