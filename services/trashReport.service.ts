@@ -59,7 +59,6 @@ export const REPORT_METRICS = {
 	fullCans: "trash_full_cans"
 } as const;
 
-
 interface TrashReportSettings extends ServiceSettingSchema {
 	reportRetentionMs: number;
 	/** Level (%) at or above which a can counts as full. */
@@ -90,7 +89,7 @@ interface TrashReportVars {
 
 interface TrashReportMethods {
 	checkStore(): Promise<void>;
-	ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx?: Context): Promise<ReportStatus>;
+	ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx: Context): Promise<ReportStatus>;
 	count(what: "received" | "applied" | "duplicates"): void;
 	countRejected(reason: string): void;
 	refreshLevelGauges(): Promise<void>;
@@ -269,7 +268,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		 * Applies one raw report, once in effect however often it is delivered. Invalid reports are
 		 * dead-lettered with the reason and never thrown, so the bus never redelivers them forever.
 		 */
-		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx?: Context): Promise<ReportStatus> {
+		async ingest(raw: unknown, fallback: { id: string; reportedAt: string }, ctx: Context): Promise<ReportStatus> {
 			const receivedAt = new Date().toISOString();
 			const checked: CheckResult =
 				raw instanceof Unparseable
@@ -301,8 +300,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 			this.count("applied");
 			this.logger.debug(`Applied report ${id}: can ${canId} at ${level}%${changed ? "" : " (an older report than the can's level)"}`);
-			const update: CanLevel = { canId, level, reportedAt, receivedAt };
-			if (changed) (ctx ? ctx.broadcast("level.updated", update) : this.broker.broadcast("level.updated", update));
+			if (changed) ctx.broadcast("level.updated", { canId, level, reportedAt, receivedAt } satisfies CanLevel);
 			return "applied";
 		},
 
