@@ -2,6 +2,7 @@ import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AmqpChannelAdapter, LenientJSONSerializer, NatsChannelAdapter } from "./lib/channel-adapters";
 import { config, maskUri } from "./lib/config";
+import "./lib/discoverer";
 import { CoalescingNatsTransporter } from "./lib/nats-transporter";
 import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
@@ -165,7 +166,9 @@ const brokerConfig: BrokerOptions = {
 
 	registry: {
 		strategy: "RoundRobin",
-		preferLocal: true
+		preferLocal: true,
+		// Moleculer's local discoverer, minus dropping nodes for heartbeats lost while the bus was down
+		discoverer: "OutageTolerant" as never
 	},
 
 	// Track in-flight contexts so broker.stop() (SIGTERM) waits for them before closing.
