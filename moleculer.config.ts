@@ -3,6 +3,7 @@ import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AmqpChannelAdapter, LenientJSONSerializer, NatsChannelAdapter } from "./lib/channel-adapters";
 import { config, maskUri } from "./lib/config";
 import "./lib/discoverer";
+import { AmqpTransporter } from "./lib/amqp-transporter";
 import { CoalescingNatsTransporter } from "./lib/nats-transporter";
 import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
@@ -26,20 +27,18 @@ export function transporterFor(url: string | null): BrokerOptions["transporter"]
 		});
 	}
 	if (/^amqps?:\/\/\S+$/.test(url)) {
-		return {
-			type: "AMQP",
-			options: {
-				url: url.split(/[,;]/).filter(Boolean),
-				// The defaults (prefetch 1, Nagle on) serialise request/reply traffic and stall on
-				// delayed ACKs. Measured by `npm run bench:amqp` (2 nodes, 16 concurrent calls):
-				// defaults 28 calls/s (p99 705 ms); prefetch 64 alone 7 970; noDelay alone 3 196;
-				// both 11 902 calls/s (p99 3.6 ms). NATS on the same box: 27 451.
-				prefetch: 64,
-				socketOptions: { noDelay: true },
-				// queues of a node that vanished go away after 2 min, like the transporter's default
-				autoDeleteQueues: 120_000
-			} as object
-		} as BrokerOptions["transporter"];
+		// send() fails through its promise, never by a throw (lib/amqp-transporter.ts)
+		return new AmqpTransporter({
+			url: url.split(/[,;]/).filter(Boolean),
+			// The defaults (prefetch 1, Nagle on) serialise request/reply traffic and stall on
+			// delayed ACKs. Measured by `npm run bench:amqp` (2 nodes, 16 concurrent calls):
+			// defaults 28 calls/s (p99 705 ms); prefetch 64 alone 7 970; noDelay alone 3 196;
+			// both 11 902 calls/s (p99 3.6 ms). NATS on the same box: 27 451.
+			prefetch: 64,
+			socketOptions: { noDelay: true },
+			// queues of a node that vanished go away after 2 min, like the transporter's default
+			autoDeleteQueues: 120_000
+		} as object);
 	}
 	throw new Error(`Unsupported TRANSPORTER "${maskUri(url)}": use nats://host:4222 (comma list for a cluster) or amqp://user:pass@host:5672`);
 }

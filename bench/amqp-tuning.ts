@@ -13,12 +13,13 @@ import { startNats, startRabbit } from "../test/support/servers";
 const SECONDS = Number(process.env.CALLS_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 
-async function callsPerSecond(transporter: BrokerOptions["transporter"]): Promise<{ rate: number; p99: number }> {
+/** `transporter()` makes one for each broker: a transporter instance belongs to one broker. */
+async function callsPerSecond(transporter: () => BrokerOptions["transporter"]): Promise<{ rate: number; p99: number }> {
 	const ns = `bench-${Math.random().toString(36).slice(2, 8)}`;
-	const options: BrokerOptions = { namespace: ns, transporter, logger: false, requestTimeout: 10_000 };
-	const server = new ServiceBroker({ ...options, nodeID: "server" });
+	const options = { namespace: ns, logger: false, requestTimeout: 10_000 } satisfies BrokerOptions;
+	const server = new ServiceBroker({ ...options, transporter: transporter(), nodeID: "server" });
 	server.createService({ name: "echo", actions: { echo: (ctx: { params: unknown }) => ctx.params } });
-	const client = new ServiceBroker({ ...options, nodeID: "client" });
+	const client = new ServiceBroker({ ...options, transporter: transporter(), nodeID: "client" });
 	await Promise.all([server.start(), client.start()]);
 	await client.waitForServices("echo");
 	const latencies: number[] = [];
@@ -40,13 +41,12 @@ async function callsPerSecond(transporter: BrokerOptions["transporter"]): Promis
 async function main() {
 	const [rabbit, nats] = await Promise.all([startRabbit(), startNats()]);
 	try {
-		const tuned = transporterFor(rabbit.url);
-		const rows: [string, BrokerOptions["transporter"]][] = [
-			["AMQP, transporter defaults (prefetch 1, Nagle on)", { type: "AMQP", options: { url: rabbit.url } }],
-			["AMQP, prefetch 64 only", { type: "AMQP", options: { url: rabbit.url, prefetch: 64 } }],
-			["AMQP, noDelay only", { type: "AMQP", options: { url: rabbit.url, socketOptions: { noDelay: true } } as object }],
-			["AMQP, tuned (moleculer.config.ts)", tuned],
-			["NATS (moleculer.config.ts), reference", transporterFor(nats.url)]
+		const rows: [string, () => BrokerOptions["transporter"]][] = [
+			["AMQP, transporter defaults (prefetch 1, Nagle on)", () => ({ type: "AMQP", options: { url: rabbit.url } })],
+			["AMQP, prefetch 64 only", () => ({ type: "AMQP", options: { url: rabbit.url, prefetch: 64 } })],
+			["AMQP, noDelay only", () => ({ type: "AMQP", options: { url: rabbit.url, socketOptions: { noDelay: true } } as object })],
+			["AMQP, tuned (moleculer.config.ts)", () => transporterFor(rabbit.url)],
+			["NATS (moleculer.config.ts), reference", () => transporterFor(nats.url)]
 		];
 		const results: { row: string; rate: number; p99: number }[] = [];
 		for (const [row, transporter] of rows) {
