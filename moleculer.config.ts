@@ -12,6 +12,7 @@ import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.midd
 /**
  * The one place that turns `TRANSPORTER` into a transport (STYLE.md rule 5):
  * unset → none (one process); `nats://a:4222[,nats://b:4222]`; `amqp://user:pass@host:5672[,…]`.
+ * Each call makes a new transporter: an instance belongs to the one broker it is given to.
  */
 export function transporterFor(url: string | null): BrokerOptions["transporter"] {
 	if (!url) return null;
