@@ -287,16 +287,42 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, 
 }
 
 /** A port that was free a moment ago (the OS picks it; the usual small race applies). */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
+/** The first port the kernel hands out to outgoing connections (Linux: ip_local_port_range). */
+function ephemeralLow(): number {
+	try {
+		return Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768;
+	} catch {
+		return 32768;
+	}
+}
+
+function canListen(port: number): Promise<boolean> {
+	return new Promise(resolve => {
 		const server = net.createServer();
 		server.unref();
-		server.once("error", reject);
-		server.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
-			const { port } = server.address() as net.AddressInfo;
-			server.close(() => resolve(port));
-		});
+		server.once("error", () => resolve(false));
+		server.listen({ host: "0.0.0.0", port, exclusive: true }, () => server.close(() => resolve(true)));
 	});
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on, for a server a test is about to start. Taken below the ephemeral
+ * range: a port the kernel picks there (`listen(0)`) can be taken by any outgoing connection (to
+ * NATS, RabbitMQ, PostgreSQL…) before the server that was given it listens, which failed a
+ * deployment with EADDRINUSE. Never the same port twice in one test file.
+ */
+export async function freePort(): Promise<number> {
+	const low = 10_000;
+	const high = ephemeralLow();
+	for (let attempt = 0; attempt < 500 && high > low + 1_000; attempt++) {
+		const port = low + Math.floor(Math.random() * (high - low));
+		if (handedOut.has(port) || !(await canListen(port))) continue;
+		handedOut.add(port);
+		return port;
+	}
+	throw new Error(`No free port found between ${low} and ${high}`);
 }
 
 /**
