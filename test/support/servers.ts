@@ -372,13 +372,24 @@ function lifecycle(
 }
 
 /** First start; on failure the temp dir goes too (the error carries the log's tail). */
-async function startOrClean(life: ReturnType<typeof lifecycle>): Promise<void> {
+/** Starts `life` (cleaning up if that fails) and hands it out as a RunningServer at `url`. */
+async function startServer(life: ReturnType<typeof lifecycle>, url: string, port: number): Promise<RunningServer> {
 	try {
 		await life.start();
 	} catch (err) {
 		await life.stop().catch(() => {});
 		throw err;
 	}
+	return {
+		url,
+		port,
+		get dir() {
+			return life.dir();
+		},
+		start: life.start,
+		stop: life.stop,
+		kill: life.kill
+	};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,18 +419,8 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
 			return [proc];
 		}
 	);
-	await startOrClean(life);
-	return {
-		url: `nats://127.0.0.1:${port}`,
-		port,
-		monitorUrl: `http://127.0.0.1:${monitorPort}`,
-		get dir() {
-			return life.dir();
-		},
-		start: life.start,
-		stop: life.stop,
-		kill: life.kill
-	};
+	// Object.assign, not a spread: `dir` stays a getter (a plain stop() and start() make a new dir)
+	return Object.assign(await startServer(life, `nats://127.0.0.1:${port}`, port), { monitorUrl: `http://127.0.0.1:${monitorPort}` });
 }
 
 async function httpOk(url: string): Promise<boolean> {
@@ -539,17 +540,7 @@ export async function startRabbit(): Promise<RunningServer> {
 			return [rabbit, epmd];
 		}
 	);
-	await startOrClean(life);
-	return {
-		url,
-		port,
-		get dir() {
-			return life.dir();
-		},
-		start: life.start,
-		stop: life.stop,
-		kill: life.kill
-	};
+	return startServer(life, url, port);
 }
 
 /** Ready means an AMQP handshake succeeds (the TCP listener opens a little earlier). */
@@ -635,21 +626,12 @@ export async function startPostgres(): Promise<PostgresServer> {
 			return [proc];
 		}
 	);
-	await startOrClean(life);
-	return {
-		url: base,
-		port,
-		get dir() {
-			return life.dir();
-		},
-		start: life.start,
-		stop: life.stop,
-		kill: life.kill,
+	return Object.assign(await startServer(life, base, port), {
 		async createDatabase(name: string) {
 			const quoted = `"${name.replace(/"/g, '""')}"`;
 			const result = await run(path.join(bin, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-c", `CREATE DATABASE ${quoted}`], env);
 			if (!result.ok) throw new Error(`CREATE DATABASE ${quoted} failed: ${result.output}`);
 			return `${base}/${encodeURIComponent(name)}`;
 		}
-	};
+	});
 }
