@@ -4,7 +4,7 @@
  */
 import { createBroker } from "../../lib/broker";
 import { ALL_SERVICES } from "../../lib/config";
-import { startProcess } from "../support/deployment";
+import { startProcess, stopApp } from "../support/deployment";
 import type { AppProcess } from "../support/deployment";
 import { freePort, startNats } from "../support/servers";
 import type { NatsServer } from "../support/servers";
@@ -60,8 +60,7 @@ describe("a process with a rate limit and secrets, on a NATS that wants credenti
 		await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200, 20_000, 200);
 	}, 60_000);
 	afterAll(async () => {
-		server?.child.kill("SIGTERM");
-		await server?.exited;
+		if (server) await stopApp(server);
 		await nats?.stop();
 	});
 

@@ -6,7 +6,7 @@
  */
 import { freePort, startPostgres } from "../support/servers";
 import type { PostgresServer } from "../support/servers";
-import { startProcess } from "../support/deployment";
+import { startProcess, stopApp } from "../support/deployment";
 import type { AppProcess } from "../support/deployment";
 import { eventually, httpClient } from "../support/system";
 
@@ -23,8 +23,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-	app?.child.kill("SIGTERM");
-	await app?.exited;
+	if (app) await stopApp(app);
 	await pg?.stop();
 });
 

@@ -13,11 +13,12 @@
  *  - `NAMESPACE` → unique per run, since the test bus is shared with other test files.
  */
 import { execFile, spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
+import { spawnApp, stopApp } from "./deployment";
+import type { AppProcess } from "./deployment";
 import { freePort } from "./servers";
 
 export const ROOT = path.resolve(__dirname, "../..");
@@ -101,13 +102,10 @@ export function appServices(compose: ComposeFile): [string, ComposeService][] {
 	return Object.entries(compose.services).filter(([, svc]) => svc.build !== undefined || svc.image?.startsWith("trash-bus"));
 }
 
-export interface ComposeProcess {
+export interface ComposeProcess extends AppProcess {
 	service: string;
 	replica: number;
 	env: Record<string, string>;
-	child: ChildProcess;
-	output: string;
-	exited: Promise<number | null>;
 	/** Runs the service's health check command (exec form) with the process's env; resolves its exit code. */
 	healthcheck(): Promise<number | null>;
 }
@@ -171,30 +169,24 @@ export async function runComposeApps(compose: ComposeFile, imageDir: string, hos
 				}
 				const argv = typeof svc.command === "string" ? svc.command.split(" ") : (svc.command ?? image.cmd);
 				const [cmd, args] = localCommand(argv, image, imageDir);
-				const child = spawn(cmd, args, { cwd: imageDir, env, stdio: ["ignore", "pipe", "pipe"] });
-				const proc: ComposeProcess = {
+				const proc: ComposeProcess = Object.assign(spawnApp(cmd, args, imageDir, env), {
 					service: name,
 					replica,
 					env,
-					child,
-					output: "",
-					exited: new Promise(resolve => child.on("exit", code => resolve(code))),
 					healthcheck() {
 						const test = svc.healthcheck?.test ?? ["CMD", ...image.healthcheck];
 						if (!Array.isArray(test) || test[0] !== "CMD") throw new Error(`${name}: health check is not in exec form: ${JSON.stringify(test)}`);
 						const [hcCmd, hcArgs] = localCommand(test.slice(1), image, imageDir);
-						return new Promise(resolve => spawn(hcCmd, hcArgs, { cwd: imageDir, env, stdio: "ignore" }).on("exit", code => resolve(code)));
+						return new Promise<number | null>(resolve => spawn(hcCmd, hcArgs, { cwd: imageDir, env, stdio: "ignore" }).on("exit", code => resolve(code)));
 					}
-				};
-				child.stdout!.on("data", chunk => (proc.output += chunk));
-				child.stderr!.on("data", chunk => (proc.output += chunk));
+				});
 				procs.push(proc);
 			}
 		}
 		if (!gatewayUrl) throw new Error("no application service runs rest (SERVICES)");
 	} catch (err) {
 		// never leave processes or dirs behind
-		await Promise.all(procs.map(p => stopProcess(p)));
+		await Promise.all(procs.map(p => stopApp(p)));
 		fs.rmSync(workdir, { recursive: true, force: true });
 		throw err;
 	}
@@ -203,7 +195,7 @@ export async function runComposeApps(compose: ComposeFile, imageDir: string, hos
 		gatewayUrl,
 		logs: () => procs.map(p => `--- ${p.service} #${p.replica} ---\n${p.output.slice(-1_500)}`).join("\n"),
 		async stop() {
-			await Promise.all(procs.map(p => stopProcess(p)));
+			await Promise.all(procs.map(p => stopApp(p)));
 			fs.rmSync(workdir, { recursive: true, force: true });
 		}
 	};
@@ -223,10 +215,3 @@ function remapHosts(value: string, hosts: Record<string, string>, compose: Compo
 		.join(",");
 }
 
-async function stopProcess(proc: ComposeProcess): Promise<void> {
-	if (proc.child.exitCode != null || proc.child.signalCode != null) return;
-	proc.child.kill("SIGTERM");
-	const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
-	await proc.exited;
-	clearTimeout(timer);
-}

@@ -26,13 +26,27 @@ export interface AppProcess {
 	exited: Promise<number | null>;
 }
 
-/** Starts `bin/start.ts` with the test's environment plus `env`. */
-export function startProcess(env: Record<string, string>): AppProcess {
-	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/** Runs `cmd args` in `cwd` with exactly `env`, its output collected. */
+export function spawnApp(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): AppProcess {
+	const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
 	const proc: AppProcess = { child, output: "", exited: new Promise(resolve => child.on("exit", code => resolve(code))) };
 	child.stdout!.on("data", chunk => (proc.output += chunk));
 	child.stderr!.on("data", chunk => (proc.output += chunk));
 	return proc;
+}
+
+/** Starts `bin/start.ts` with the test's environment plus `env`. */
+export function startProcess(env: Record<string, string>): AppProcess {
+	return spawnApp(process.execPath, ["--import", "tsx", "bin/start.ts"], ROOT, { ...process.env, ...env });
+}
+
+/** Sends `signal` (SIGKILL after 10 s) and waits for the exit; nothing to do if it has exited. */
+export async function stopApp(proc: AppProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+	if (proc.child.exitCode != null || proc.child.signalCode != null) return;
+	proc.child.kill(signal);
+	const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
+	await proc.exited;
+	clearTimeout(timer);
 }
 
 /** One OS process of the deployment. */
@@ -151,7 +165,7 @@ export async function startDeployment(
 	} catch (err) {
 		// never leave processes behind: they would keep jest (and the servers) running
 		const logs = procs.map(p => `--- ${p.name} ---\n${p.output.slice(-2_000)}`).join("\n");
-		await Promise.all(procs.map(p => killProc(p, "SIGKILL")));
+		await Promise.all(procs.map(p => stopApp(p, "SIGKILL")));
 		await broker.stop().catch(() => undefined);
 		throw new Error(`${kind} deployment did not become ready: ${(err as Error).message}\n${logs}`);
 	}
@@ -164,21 +178,14 @@ export async function startDeployment(
 		procs,
 		env,
 		spawn: spawnProc,
-		kill: killProc,
+		kill: stopApp,
 		async stop() {
 			await broker.stop();
-			await Promise.all(procs.map(p => killProc(p, "SIGTERM")));
+			await Promise.all(procs.map(p => stopApp(p, "SIGTERM")));
 		}
 	};
 }
 
-async function killProc(proc: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-	if (proc.child.exitCode != null || proc.child.signalCode != null) return;
-	proc.child.kill(signal);
-	const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000);
-	await proc.exited;
-	clearTimeout(timer);
-}
 
 /** GET /movies from `concurrency` loops until `stop()`; outcomes counted by status (or error name), never thrown. */
 export function steadyLoad(sys: System, concurrency = 4, maxRequests = 5_000) {
