@@ -8,8 +8,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-# bench/ and test/ get compiled because bench imports test helpers; nothing at run time needs them
-RUN npm run build && rm -rf dist/bench dist/test
+# what runs: bin/, services/ and what they import (tsconfig.build.json leaves out tests, benches, examples)
+RUN npm run build
 
 # 2. Production dependencies only. None of them has an install script, so none runs; the `node`
 #    devDependency (a Node binary for hosts with an older one) is not installed: the base has Node 24.

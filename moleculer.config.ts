@@ -1,113 +1,17 @@
 import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
-import { AmqpChannelAdapter, LenientJSONSerializer, NatsChannelAdapter } from "./lib/channel-adapters";
-import { config, maskUri } from "./lib/config";
-import "./lib/discoverer";
-import { AmqpTransporter } from "./lib/amqp-transporter";
-import { CoalescingNatsTransporter } from "./lib/nats-transporter";
+import { createBus } from "./lib/bus";
+import { config } from "./lib/config";
+import { RETRIES } from "./lib/retry";
 import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
 import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
 
 /**
- * The one place that turns `TRANSPORTER` into a transport (STYLE.md rule 5):
- * unset → none (one process); `nats://a:4222[,nats://b:4222]`; `amqp://user:pass@host:5672[,…]`.
- * Each call makes a new transporter: an instance belongs to the one broker it is given to.
- */
-export function transporterFor(url: string | null): BrokerOptions["transporter"] {
-	if (!url) return null;
-	if (/^nats:\/\/[^,\s]+(,nats:\/\/[^,\s]+)*$/.test(url)) {
-		// One socket write per event-loop turn instead of one per packet (lib/nats-transporter.ts).
-		return new CoalescingNatsTransporter({
-			url,
-			// Reconnect for ever, quickly: a killed server's clients move to the next URL of the
-			// cluster within a fraction of a second instead of nats.js's 2 s default wait.
-			maxReconnectAttempts: -1,
-			reconnectTimeWait: 250,
-			pingInterval: 5_000
-		});
-	}
-	if (/^amqps?:\/\/\S+$/.test(url)) {
-		// send() fails through its promise, never by a throw (lib/amqp-transporter.ts)
-		return new AmqpTransporter({
-			url: url.split(/[,;]/).filter(Boolean),
-			// The defaults (prefetch 1, Nagle on) serialise request/reply traffic and stall on
-			// delayed ACKs. Measured by `npm run bench:amqp` (2 nodes, 16 concurrent calls):
-			// defaults 28 calls/s (p99 705 ms); prefetch 64 alone 7 970; noDelay alone 3 196;
-			// both 11 902 calls/s (p99 3.6 ms). NATS on the same box: 27 451.
-			prefetch: 64,
-			socketOptions: { noDelay: true },
-			// queues of a node that vanished go away after 2 min, like the transporter's default
-			autoDeleteQueues: 120_000
-		} as object);
-	}
-	throw new Error(`Unsupported TRANSPORTER "${maskUri(url)}": use nats://host:4222 (comma list for a cluster) or amqp://user:pass@host:5672`);
-}
-
-/** `nats://user:pass@host` → `{ user, pass }` (as the transporter reads them). */
-function natsCredentials(url: string): { user?: string; pass?: string } {
-	const first = new URL(url.split(",")[0]);
-	return first.username ? { user: decodeURIComponent(first.username), pass: decodeURIComponent(first.password) } : {};
-}
-
-/** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
-export const CHANNEL_IN_FLIGHT = 256;
-
-/**
- * The `trash-level` channel's adapter, following the transporter: durable on a real bus
- * (JetStream stream / durable RabbitMQ queue, explicit acks, kept `REPORT_RETENTION`),
- * in memory on the embedded default. Message bodies are JSON, so plain producers can publish.
- */
-export function channelsMiddleware(url = config.transporter, retentionMs = config.reportRetentionMs) {
-	const common = { maxInFlight: CHANNEL_IN_FLIGHT, serializer: new LenientJSONSerializer() };
-	let adapter: unknown;
-	if (!url) adapter = { type: "Fake", options: { ...common, maxInFlight: 10 } };
-	else if (url.startsWith("nats://")) {
-		adapter = new NatsChannelAdapter({
-			...common,
-			nats: {
-				// The object form: the adapter's string form ignores the URL's host and port.
-				url,
-				// the adapter keeps only host:port of the URL, so credentials are passed on here
-				connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...natsCredentials(url) },
-				// JetStream counts in nanoseconds; limits apply when the stream is created. On a NATS
-				// cluster, STREAM_REPLICAS=3 keeps the reports on three servers, so one may die.
-				streamConfig: { max_age: retentionMs * 1_000_000, num_replicas: config.streamReplicas },
-				// "all": a consumer created after reports were stored still gets them. A report held
-				// by a consumer that died is redelivered after ack_wait: short, since a report takes
-				// milliseconds (the handler extends it while it retries a failing store).
-				consumerOptions: { config: { deliver_policy: "all", ack_wait: 5_000_000_000 } }
-			}
-		});
-	} else {
-		adapter = new AmqpChannelAdapter({
-			...common,
-			amqp: {
-				url: url.split(/[,;]/).filter(Boolean),
-				socketOptions: { noDelay: true },
-				// survive a RabbitMQ restart: durable exchange and queue, persistent messages
-				exchangeOptions: { durable: true },
-				queueOptions: { durable: true, arguments: { "x-message-ttl": retentionMs } },
-				messageOptions: { persistent: true }
-			}
-		});
-	}
-	return ChannelsMiddleware({ adapter } as Parameters<typeof ChannelsMiddleware>[0]);
-}
-
-/**
- * The broker's middlewares. Some hold per-broker state (the channel adapter, the metric
- * handles), so lib/broker.ts makes a fresh list for every broker it creates.
- */
-export function brokerMiddlewares(transporter = config.transporter): NonNullable<BrokerOptions["middlewares"]> {
-	return [RequestIdMiddleware, JobMetricsMiddleware(), GracefulHttpMiddleware(), channelsMiddleware(transporter)];
-}
-
-/**
  * Broker options. Every value that differs from Moleculer's default was chosen on purpose;
  * the comment beside it says why. Env vars (see lib/config.ts) override them.
  */
-const brokerConfig: BrokerOptions = {
+const options: BrokerOptions = {
 	namespace: config.namespace,
 	nodeID: config.nodeID,
 
@@ -121,8 +25,6 @@ const brokerConfig: BrokerOptions = {
 		}
 	},
 
-	// Unset = every service in one process with no bus at all (the embedded default).
-	transporter: transporterFor(config.transporter),
 	serializer: config.serializer as never,
 
 	// Moleculer's default is 0 (wait forever): a call whose reply is lost (e.g. the bus died
@@ -133,10 +35,7 @@ const brokerConfig: BrokerOptions = {
 	// with backoff, so a replica dying mid-request is absorbed by the others.
 	retryPolicy: {
 		enabled: true,
-		retries: 3,
-		delay: 100,
-		maxDelay: 1000,
-		factor: 2,
+		...RETRIES.call,
 		// No endpoint at all (SERVICE_NOT_FOUND) fails at once: the gateway answers 503 instead of
 		// stalling the client for the whole backoff. A node lost mid-call is still retried elsewhere.
 		check: (err: Error) => (err as Errors.MoleculerRetryableError).retryable === true && (err as Errors.MoleculerError).type !== "SERVICE_NOT_FOUND"
@@ -166,9 +65,7 @@ const brokerConfig: BrokerOptions = {
 
 	registry: {
 		strategy: "RoundRobin",
-		preferLocal: true,
-		// Moleculer's local discoverer, minus dropping nodes for heartbeats lost while the bus was down
-		discoverer: "OutageTolerant" as never
+		preferLocal: true
 	},
 
 	// Track in-flight contexts so broker.stop() (SIGTERM) waits for them before closing.
@@ -195,9 +92,21 @@ const brokerConfig: BrokerOptions = {
 	// bounded by what the producer sends. Bulkheads stay off for actions and events.
 	bulkhead: { enabled: false, concurrency: 10, maxQueueSize: 0 },
 
-	middlewares: brokerMiddlewares(),
-
 	replOptions: { delimiter: "trash-bus $ " }
 };
 
-export default brokerConfig;
+/**
+ * The broker options for the bus at `transporterUrl` (`TRANSPORTER` by default; unset = every
+ * service in one process with no bus at all). A function, so every broker gets instances of its
+ * own (transporter, channel adapter, discoverer and the middlewares' per-broker state);
+ * moleculer-runner calls it with no argument.
+ */
+export default function brokerOptions(transporterUrl: string | null = config.transporter): BrokerOptions {
+	const bus = createBus(transporterUrl, { retentionMs: config.reportRetentionMs, streamReplicas: config.streamReplicas });
+	return {
+		...options,
+		transporter: bus.transporter,
+		registry: { ...options.registry, discoverer: bus.discoverer as never },
+		middlewares: [RequestIdMiddleware, JobMetricsMiddleware(), GracefulHttpMiddleware(), ChannelsMiddleware({ adapter: bus.channelAdapter } as never)]
+	};
+}

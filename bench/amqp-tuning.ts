@@ -7,8 +7,8 @@
  */
 import { ServiceBroker } from "moleculer";
 import type { BrokerOptions } from "moleculer";
-import { transporterFor } from "../moleculer.config";
-import { startNats, startRabbit } from "../test/support/servers";
+import { createBus } from "../lib/bus";
+import { startNats, startRabbit } from "../harness/servers";
 
 const SECONDS = Number(process.env.CALLS_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
@@ -38,6 +38,9 @@ async function callsPerSecond(transporter: () => BrokerOptions["transporter"]): 
 	return { rate: latencies.length / SECONDS, p99: latencies[Math.floor(latencies.length * 0.99)] ?? NaN };
 }
 
+/** The transporter the system would use on `url` (a new one: an instance belongs to one broker). */
+const busTransporter = (url: string) => createBus(url, { retentionMs: 60_000, streamReplicas: 1 }).transporter;
+
 async function main() {
 	const [rabbit, nats] = await Promise.all([startRabbit(), startNats()]);
 	try {
@@ -45,8 +48,8 @@ async function main() {
 			["AMQP, transporter defaults (prefetch 1, Nagle on)", () => ({ type: "AMQP", options: { url: rabbit.url } })],
 			["AMQP, prefetch 64 only", () => ({ type: "AMQP", options: { url: rabbit.url, prefetch: 64 } })],
 			["AMQP, noDelay only", () => ({ type: "AMQP", options: { url: rabbit.url, socketOptions: { noDelay: true } } as object })],
-			["AMQP, tuned (moleculer.config.ts)", () => transporterFor(rabbit.url)],
-			["NATS (moleculer.config.ts), reference", () => transporterFor(nats.url)]
+			["AMQP, tuned (lib/bus)", () => busTransporter(rabbit.url)],
+			["NATS (lib/bus), reference", () => busTransporter(nats.url)]
 		];
 		const results: { row: string; rate: number; p99: number }[] = [];
 		for (const [row, transporter] of rows) {

@@ -10,9 +10,9 @@ import { connect, StringCodec } from "nats";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../services/simulator.service";
-import { startDeployment } from "../test/support/deployment";
-import type { Deployment, DeploymentKind } from "../test/support/deployment";
-import { startNats, startPostgres, startRabbit } from "../test/support/servers";
+import { startDeployment } from "../harness/deployment";
+import type { Deployment, DeploymentKind } from "../harness/deployment";
+import { startNats, startPostgres, startRabbit } from "../harness/servers";
 
 export interface IngestResult {
 	rate: number;

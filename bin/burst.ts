@@ -6,9 +6,9 @@
  */
 import { parseArgs } from "node:util";
 import type { ServiceBroker } from "moleculer";
-import { createBroker } from "../lib/broker";
+import { createBroker } from "../broker";
 import { config } from "../lib/config";
-import { ingestStats } from "../lib/ingest-stats";
+import { ingestStats } from "../lib/ingest/stats";
 
 const { values: args } = parseArgs({
 	options: {

@@ -2,7 +2,7 @@
  * `npm start`: runs the services named in `SERVICES` (all six by default) in this process,
  * on the transporter named in `TRANSPORTER` (none: everything in-process).
  */
-import { createBroker } from "../lib/broker";
+import { createBroker } from "../broker";
 import { config, maskUri } from "../lib/config";
 
 createBroker()

@@ -1,23 +1,13 @@
 import type { ServiceSchema } from "moleculer";
 import type { DbServiceSettings } from "moleculer-db";
-import DbMixin, { DataTypes } from "../mixins/db.mixin";
-
-/** A movie as stored and returned over REST. */
-export interface Movie {
-	id: string;
-	title: string;
-	year?: number;
-	director?: string;
-	genres?: string[];
-	createdAt: string;
-	updatedAt: string;
-}
+import { DataTypes } from "../lib/store";
+import DbMixin from "../mixins/db.mixin";
 
 /**
  * The movies store: moleculer-db's find/count/list/get/create/update/remove on the adapter
  * `DB_URI` selects. Validation and events live in `pilot`; only `pilot` calls this service.
  */
-const DbService: ServiceSchema<DbServiceSettings, { checkStore(): Promise<void> }> = {
+const DbService: ServiceSchema<DbServiceSettings> = {
 	name: "db",
 	mixins: [
 		DbMixin("movies", {
@@ -36,16 +26,6 @@ const DbService: ServiceSchema<DbServiceSettings, { checkStore(): Promise<void> 
 		fields: ["id", "title", "year", "director", "genres", "createdAt", "updatedAt"],
 		pageSize: 10,
 		maxPageSize: 100
-	},
-	actions: {
-		/** Readiness probe of the store. */
-		checkStore: {
-			visibility: "public",
-			async handler(): Promise<{ ok: true }> {
-				await this.checkStore();
-				return { ok: true };
-			}
-		}
 	}
 };
 

@@ -1,25 +1,5 @@
 import type { Context, ServiceSchema } from "moleculer";
-import type { Movie } from "./db.service";
-
-export interface MovieInput {
-	title: string;
-	year?: number;
-	director?: string;
-	genres?: string[];
-}
-export interface ListParams {
-	page?: number;
-	pageSize?: number;
-	sort?: string;
-	search?: string;
-}
-export interface MoviePage {
-	rows: Movie[];
-	total: number;
-	page: number;
-	pageSize: number;
-	totalPages: number;
-}
+import type { ListParams, Movie, MovieInput, MoviePage } from "../lib/contracts";
 
 /**
  * A db operation takes milliseconds; a db replica that does not answer in 3 s is presumed dead

@@ -6,7 +6,8 @@ import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiSettingsSchema } from "moleculer-web";
 import { config } from "../lib/config";
-import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "../mixins/live-events.mixin";
+import { NO_RETRY } from "../lib/retry";
+import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "./rest/dashboard";
 import { VALID_REQUEST_ID } from "../middlewares/request-id.middleware";
 
 /** Services the REST contract needs; readiness fails while one has no live instance. */
@@ -59,7 +60,7 @@ const RestService: ServiceSchema<RestSettings> = {
 				// Every HTTP request answers within REQUEST_TIMEOUT_MS: the gateway does not retry a
 				// timed-out call from scratch; the services behind it retry their own dependencies
 				// within that deadline (Moleculer passes the remaining time down the call chain).
-				callOptions: { retries: 0 },
+				callOptions: { ...NO_RETRY },
 				aliases: {
 					"GET /movies": "pilot.list",
 					"GET /movies/:id": "pilot.get",
@@ -128,7 +129,7 @@ const RestService: ServiceSchema<RestSettings> = {
 				await Promise.all(
 					STORE_SERVICES.filter(name => checks[`service:${name}`] === "ok").map(async name => {
 						try {
-							await ctx.call(`${name}.checkStore`, {}, { timeout: 2_000, retries: 0 });
+							await ctx.call(`${name}.checkStore`, {}, { timeout: 2_000, ...NO_RETRY });
 							checks[`store:${name}`] = "ok";
 						} catch (err) {
 							checks[`store:${name}`] = (err as Error).message;

@@ -1,27 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { config } from "../lib/config";
-import { CHANNEL } from "../lib/report";
+import type { SimulatedReport, SimulatorStatus } from "../lib/contracts";
+import { CHANNEL } from "../lib/ingest/report";
 
 /** One simulated can. Its fill level rises with every report and drops when collected. */
 interface Can {
 	id: string;
 	level: number;
-}
-
-/** A report as the simulator publishes it: the seed format plus an id and a report time. */
-export interface SimulatedReport {
-	id: string;
-	can_id: string;
-	level: string;
-	reportedAt: string;
-}
-
-export interface SimulatorStatus {
-	running: boolean;
-	cans: number;
-	intervalMs: number;
-	published: number;
 }
 
 interface SimulatorSettings extends ServiceSettingSchema {

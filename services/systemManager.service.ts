@@ -1,17 +1,5 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-
-/** One type of worker (a service name) and the live nodes that run it. */
-export interface Worker {
-	type: string;
-	nodes: string[];
-	instances: number;
-}
-
-/** Payload of the `worker.new` / `worker.del` events (names kept from the older bus-based system). */
-export interface WorkerEvent {
-	type: string;
-	nodeID: string;
-}
+import type { Worker, WorkerEvent } from "../lib/contracts";
 
 interface SystemManagerMethods {
 	refresh(): void;

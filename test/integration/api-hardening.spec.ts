@@ -2,14 +2,14 @@
  * The gateway's limits — content type, rate, reads behind the token — and the bus's: a node
  * without the NATS credentials cannot join, and no secret ever reaches a log line.
  */
-import { createBroker } from "../../lib/broker";
+import { createBroker } from "../../broker";
 import { ALL_SERVICES } from "../../lib/config";
-import { startProcess, stopApp } from "../support/deployment";
-import type { AppProcess } from "../support/deployment";
-import { freePort, startNats } from "../support/servers";
-import type { NatsServer } from "../support/servers";
-import { eventually, httpClient, startSystem } from "../support/system";
-import type { System } from "../support/system";
+import { startProcess, stopApp } from "../../harness/deployment";
+import type { AppProcess } from "../../harness/deployment";
+import { freePort, startNats } from "../../harness/servers";
+import type { NatsServer } from "../../harness/servers";
+import { eventually, httpClient, startSystem } from "../../harness/system";
+import type { System } from "../../harness/system";
 
 describe("content type and reads behind the token", () => {
 	let sys: System;

@@ -1,6 +1,6 @@
 /** With API_TOKEN set, every write needs `Authorization: Bearer <token>`; reads stay open. */
-import { startSystem } from "../support/system";
-import type { System } from "../support/system";
+import { startSystem } from "../../harness/system";
+import type { System } from "../../harness/system";
 import { ALL_SERVICES } from "../../lib/config";
 
 let sys: System;

@@ -2,8 +2,8 @@
  * Every bad input gets a clear 4xx, never a 500, and the process keeps serving.
  * Bad reports on the channel never change a stored level and never stop the consumer.
  */
-import { startSystem, eventually } from "../support/system";
-import type { System } from "../support/system";
+import { startSystem, eventually } from "../../harness/system";
+import type { System } from "../../harness/system";
 
 let sys: System;
 let movieId: string;

@@ -2,12 +2,12 @@
  * When the bus itself fails: a NATS cluster node dies under load, RabbitMQ restarts, or the
  * configured bus is wrong. Services reconnect by themselves; nothing hangs or spins.
  */
-import { contractHolds, startDeployment, startProcess, steadyLoad } from "../support/deployment";
-import type { Deployment } from "../support/deployment";
+import { contractHolds, startDeployment, startProcess, steadyLoad } from "../../harness/deployment";
+import type { Deployment } from "../../harness/deployment";
 import { Client } from "pg";
-import { freePort, startNats, startNatsCluster, startRabbit } from "../support/servers";
-import type { NatsCluster, RunningServer } from "../support/servers";
-import { eventually } from "../support/system";
+import { freePort, startNats, startNatsCluster, startRabbit } from "../../harness/servers";
+import type { NatsCluster, RunningServer } from "../../harness/servers";
+import { eventually } from "../../harness/system";
 
 describe("a 3-node NATS cluster losing a node under load", () => {
 	let cluster: NatsCluster;

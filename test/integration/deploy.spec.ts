@@ -19,19 +19,19 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import RestService from "../../services/rest.service";
-import brokerConfig from "../../moleculer.config";
+import brokerOptions from "../../moleculer.config";
 import { appServices, assembleImage, composeConfig, imageSpec, ROOT, runComposeApps } from "../support/compose";
 import type { ComposeFile, ComposeRun } from "../support/compose";
-import { freshDatabase } from "../support/deployment";
-import { startNats } from "../support/servers";
-import type { NatsServer } from "../support/servers";
-import { eventually, httpClient } from "../support/system";
+import { freshDatabase } from "../../harness/deployment";
+import { startNats } from "../../harness/servers";
+import type { NatsServer } from "../../harness/servers";
+import { eventually, httpClient } from "../../harness/system";
 
 /** Every variable lib/config.ts reads (`env.X`), the only ones a deployment may set. */
 const CONFIG_VARS = new Set([...fs.readFileSync(path.join(ROOT, "lib/config.ts"), "utf8").matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)].map(m => m[1]));
 /** The gateway's routes, as "GET /health/live". */
 const GATEWAY_ALIASES = new Set((RestService.settings!.routes ?? []).flatMap(route => Object.keys(route.aliases ?? {})));
-const METRICS_PATH = (brokerConfig.metrics as { reporter: { options: { path: string } }[] }).reporter[0].options.path;
+const METRICS_PATH = (brokerOptions(null).metrics as { reporter: { options: { path: string } }[] }).reporter[0].options.path;
 
 /** What each application container runs (SERVICES) and how many of it. */
 const APP_SERVICES: Record<string, { services: string; replicas: number }> = {

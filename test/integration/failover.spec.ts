@@ -3,9 +3,9 @@
  * over replicas, a killed replica absorbed by retries and dropped from the registry, and a
  * service with no replica left answered with 503 — never a hang — until one comes back.
  */
-import { startDeployment, steadyLoad } from "../support/deployment";
-import type { Deployment, DeploymentKind } from "../support/deployment";
-import { eventually } from "../support/system";
+import { startDeployment, steadyLoad } from "../../harness/deployment";
+import type { Deployment, DeploymentKind } from "../../harness/deployment";
+import { eventually } from "../../harness/system";
 import { config } from "../../lib/config";
 
 const KINDS = (process.env.DEPLOYMENTS ?? "nats,amqp").split(",").filter(k => k !== "embedded") as DeploymentKind[];

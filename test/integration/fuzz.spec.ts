@@ -4,9 +4,9 @@
  * requests interleaved with them all succeed.
  */
 import fc from "fast-check";
-import { startSystem } from "../support/system";
-import type { System } from "../support/system";
-import type { Movie } from "../../services/db.service";
+import { startSystem } from "../../harness/system";
+import type { System } from "../../harness/system";
+import type { Movie } from "../../lib/contracts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1_000);

@@ -4,11 +4,11 @@
  * that failed while /health/live stays 200 (restarting the process would not help); when it is
  * back, the same process is ready again.
  */
-import { freePort, startPostgres } from "../support/servers";
-import type { PostgresServer } from "../support/servers";
-import { startProcess, stopApp } from "../support/deployment";
-import type { AppProcess } from "../support/deployment";
-import { eventually, httpClient } from "../support/system";
+import { freePort, startPostgres } from "../../harness/servers";
+import type { PostgresServer } from "../../harness/servers";
+import { startProcess, stopApp } from "../../harness/deployment";
+import type { AppProcess } from "../../harness/deployment";
+import { eventually, httpClient } from "../../harness/system";
 
 let pg: PostgresServer;
 let app: AppProcess;

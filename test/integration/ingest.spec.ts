@@ -12,10 +12,10 @@ import { connect, StringCodec } from "nats";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../../services/simulator.service";
-import type { SimulatorStatus } from "../../services/simulator.service";
-import { startDeployment } from "../support/deployment";
-import type { Deployment, DeploymentKind } from "../support/deployment";
-import { eventually } from "../support/system";
+import type { SimulatorStatus } from "../../lib/contracts";
+import { startDeployment } from "../../harness/deployment";
+import type { Deployment, DeploymentKind } from "../../harness/deployment";
+import { eventually } from "../../harness/system";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "../..");

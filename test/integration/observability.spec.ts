@@ -9,12 +9,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { CHANNEL } from "../../lib/report";
-import { startDeployment } from "../support/deployment";
-import type { Deployment, Proc } from "../support/deployment";
+import { CHANNEL } from "../../lib/ingest/report";
+import { startDeployment } from "../../harness/deployment";
+import type { Deployment, Proc } from "../../harness/deployment";
 import { metricNamesIn, scrape, total } from "../support/metrics";
 import type { Sample } from "../support/metrics";
-import { eventually } from "../support/system";
+import { eventually } from "../../harness/system";
 
 const MONITORING = path.resolve(__dirname, "../../monitoring");
 

@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import { config } from "../../lib/config";
-import { startSystem, eventually } from "../support/system";
+import { startSystem, eventually } from "../../harness/system";
 
 it("movies, levels and report statuses survive a restart", async () => {
 	const first = await startSystem();

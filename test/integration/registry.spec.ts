@@ -3,9 +3,9 @@
  * target has no live worker answers 503 at once instead of hanging, and readiness says which.
  */
 import type { ServiceSchema } from "moleculer";
-import { startSystem, eventually } from "../support/system";
-import type { System } from "../support/system";
-import type { Worker, WorkerEvent } from "../../services/systemManager.service";
+import { startSystem, eventually } from "../../harness/system";
+import type { System } from "../../harness/system";
+import type { Worker, WorkerEvent } from "../../lib/contracts";
 
 describe("the worker registry", () => {
 	let sys: System;

@@ -3,10 +3,10 @@
  * suite on every deployment: embedded (one process), and one process per service (two `db`,
  * two `trashReport`) on NATS and on RabbitMQ with PostgreSQL. `DEPLOYMENTS=nats` narrows it.
  */
-import { eventually } from "../support/system";
-import { ingestStats, startDeployment } from "../support/deployment";
-import type { Deployment, DeploymentKind } from "../support/deployment";
-import type { Movie } from "../../services/db.service";
+import { eventually } from "../../harness/system";
+import { ingestStats, startDeployment } from "../../harness/deployment";
+import type { Deployment, DeploymentKind } from "../../harness/deployment";
+import type { Movie } from "../../lib/contracts";
 
 const DEPLOYMENTS = (process.env.DEPLOYMENTS ?? "embedded,nats,amqp").split(",") as DeploymentKind[];
 

@@ -2,8 +2,8 @@
  * SERIALIZER changes only the bytes on the bus: the same deployment works with JSON (the
  * default) and with the binary serializers, on NATS and on RabbitMQ.
  */
-import { contractHolds, startDeployment } from "../support/deployment";
-import type { Deployment } from "../support/deployment";
+import { contractHolds, startDeployment } from "../../harness/deployment";
+import type { Deployment } from "../../harness/deployment";
 
 describe.each([
 	["nats", "Notepack"],

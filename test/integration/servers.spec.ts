@@ -9,8 +9,8 @@ import net from "node:net";
 import { promisify } from "node:util";
 import amqp from "amqplib";
 import { connect, StringCodec } from "nats";
-import { startNats, startNatsCluster, startPostgres, startRabbit } from "../support/servers";
-import type { NatsCluster, NatsServer, PostgresServer, RunningServer } from "../support/servers";
+import { startNats, startNatsCluster, startPostgres, startRabbit } from "../../harness/servers";
+import type { NatsCluster, NatsServer, PostgresServer, RunningServer } from "../../harness/servers";
 
 jest.setTimeout(60_000);
 

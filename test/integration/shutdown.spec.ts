@@ -4,9 +4,9 @@
  * applied (by another replica, once), and it exits 0 within 10 s.
  */
 import http from "node:http";
-import { startDeployment } from "../support/deployment";
-import type { Deployment, Proc } from "../support/deployment";
-import { eventually } from "../support/system";
+import { startDeployment } from "../../harness/deployment";
+import type { Deployment, Proc } from "../../harness/deployment";
+import { eventually } from "../../harness/system";
 
 let dep: Deployment;
 beforeAll(async () => {

@@ -4,10 +4,10 @@
  * of every can.
  */
 import type { ServiceSchema } from "moleculer";
-import type { SimulatedReport, SimulatorStatus } from "../../services/simulator.service";
-import type { CanLevel } from "../../lib/report";
-import { startSystem, eventually } from "../support/system";
-import type { System } from "../support/system";
+import type { SimulatedReport, SimulatorStatus } from "../../lib/contracts";
+import type { CanLevel } from "../../lib/contracts";
+import { startSystem, eventually } from "../../harness/system";
+import type { System } from "../../harness/system";
 
 let sys: System;
 /** Every report the simulator published, seen by an independent consumer group. */

@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freePort } from "../support/servers";
-import { eventually } from "../support/system";
+import { freePort } from "../../harness/servers";
+import { eventually } from "../../harness/system";
 
 it("npm start serves the simulator's 10 cans and stops gracefully on SIGTERM", async () => {
 	const [port, metricsPort] = [await freePort(), await freePort()];

@@ -17,9 +17,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parse } from "yaml";
-import { spawnApp, stopApp } from "./deployment";
-import type { AppProcess } from "./deployment";
-import { freePort } from "./servers";
+import { spawnApp, stopApp } from "../../harness/deployment";
+import type { AppProcess } from "../../harness/deployment";
+import { freePort } from "../../harness/servers";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -126,8 +126,7 @@ export interface ComposeRun {
 export async function assembleImage(): Promise<string> {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-image-"));
 	for (const file of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
-	// the build stage drops these from dist/ (Dockerfile)
-	fs.cpSync(path.join(ROOT, "dist"), path.join(dir, "dist"), { recursive: true, filter: src => !/[\\/]dist[\\/](bench|test)$/.test(src) });
+	fs.cpSync(path.join(ROOT, "dist"), path.join(dir, "dist"), { recursive: true });
 	await new Promise<void>((resolve, reject) =>
 		execFile("npm", ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, timeout: 120_000 }, (err, _out, stderr) =>
 			err ? reject(new Error(`npm ci --omit=dev failed: ${stderr || err.message}`)) : resolve()

@@ -9,8 +9,8 @@
  */
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { startNats, startPostgres, startRabbit } from "./servers";
-import type { RunningServer } from "./servers";
+import { startNats, startPostgres, startRabbit } from "../../harness/servers";
+import type { RunningServer } from "../../harness/servers";
 
 const SERVERS = {
 	nats: { env: "TEST_NATS_URL", start: () => startNats({ jetstream: true }) },

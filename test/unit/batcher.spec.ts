@@ -1,5 +1,5 @@
 /** Items added in the same turn are flushed together; each caller gets its own result. */
-import { Batcher } from "../../lib/batcher";
+import { Batcher } from "../../lib/ingest/batcher";
 
 it("flushes what arrives in one turn as one batch and answers each caller", async () => {
 	const batches: number[][] = [];

@@ -1,5 +1,5 @@
 /** Tasks with the same key never interleave; tasks with different keys do not wait for each other. */
-import { KeyedLock } from "../../lib/keyed-lock";
+import { KeyedLock } from "../../lib/store/keyed-lock";
 
 const tick = (ms: number) => new Promise(r => setTimeout(r, ms));
 

@@ -1,5 +1,5 @@
 /** The seed report format: what a can may send, and what it becomes. */
-import { byCanId, checkReport, reportVersion } from "../../lib/report";
+import { byCanId, checkReport, reportVersion } from "../../lib/ingest/report";
 
 const fallback = { id: "bus-1", reportedAt: "2026-01-01T00:00:00.000Z" };
 

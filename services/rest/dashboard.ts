@@ -2,10 +2,9 @@ import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { ApiRouteSchema } from "moleculer-web";
-import { config } from "../lib/config";
-import type { CanLevel } from "../lib/report";
-import type { MoviePage } from "../services/pilot.service";
-import type { Worker } from "../services/systemManager.service";
+import { config } from "../../lib/config";
+import type { CanLevel, MoviePage, Worker } from "../../lib/contracts";
+import { backoffDelay, NO_RETRY, RETRIES } from "../../lib/retry";
 
 /** Where the dashboard's event stream is served. */
 export const LIVE_PATH = "/events";
@@ -76,7 +75,7 @@ interface LiveVars {
 
 type LiveSchema = ServiceSchema<LiveSettings, LiveMethods, LiveVars>;
 
-const SNAPSHOT_CALL = { timeout: 3_000, retries: 0 };
+const SNAPSHOT_CALL = { timeout: 3_000, ...NO_RETRY };
 
 /** Serves one file of an npm package (resolved, not copied, so it works from `dist/` too). */
 function packageFile(request: string, contentType: string) {
@@ -203,7 +202,7 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				for (const client of this.live.clients) this.sendLive(client, event, data);
 			},
 
-			/** The whole state; a part whose service did not answer is `null` and asked again (1 s, 2 s, … 30 s later). */
+			/** The whole state; a part whose service did not answer is `null`, and the snapshot is sent again (`RETRIES.snapshot`). */
 			async sendSnapshot(client: LiveClient) {
 				const [levels, workers, movies] = await Promise.allSettled([
 					client.ctx.call<CanLevel[], object>("trashReport.levels", {}, SNAPSHOT_CALL),
@@ -223,7 +222,7 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				this.sendLive(client, "snapshot", snapshot);
 				clearTimeout(client.retry);
 				if (snapshot.levels == null || snapshot.workers == null || snapshot.movies == null)
-					client.retry = setTimeout(() => this.sendSnapshot(client), Math.min(1_000 * 2 ** client.incompleteSnapshots++, 30_000));
+					client.retry = setTimeout(() => this.sendSnapshot(client), backoffDelay(RETRIES.snapshot, ++client.incompleteSnapshots));
 				else client.incompleteSnapshots = 0;
 			},
 

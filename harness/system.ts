@@ -1,9 +1,9 @@
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import type { BrokerOptions, ServiceBroker } from "moleculer";
-import { createBroker } from "../../lib/broker";
-import { ALL_SERVICES } from "../../lib/config";
-import type { ServiceName } from "../../lib/config";
+import { createBroker } from "../broker";
+import { ALL_SERVICES } from "../lib/config";
+import type { ServiceName } from "../lib/config";
 
 export interface HttpReply<T = any> {
 	status: number;

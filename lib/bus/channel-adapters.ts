@@ -2,29 +2,9 @@
  * Small fixes on top of @moleculer/channels 0.1.8 for the `trash-level` channel. Each one is a
  * subclass, not a fork, and says what it fixes.
  */
-import { createHash, randomUUID } from "node:crypto";
 import { Adapters } from "@moleculer/channels";
-import { Errors, Serializers } from "moleculer";
-
-/** A message body that is not JSON: handed to the handler (which dead-letters it) instead of thrown. */
-export class Unparseable {
-	constructor(readonly text: string) {}
-}
-
-/**
- * The adapters deserialize before calling the handler, and a body that fails to parse counts as a
- * handler failure: retried `maxRetries` times and dropped, with no word of why. External producers
- * can send anything, so a bad body becomes an `Unparseable` the handler rejects with a reason.
- */
-export class LenientJSONSerializer extends Serializers.JSON {
-	override deserialize(buf: Buffer): any {
-		try {
-			return super.deserialize(buf);
-		} catch {
-			return new Unparseable(buf.toString("utf8").slice(0, 500));
-		}
-	}
-}
+import { Errors } from "moleculer";
+import { retrying, RETRIES } from "../retry";
 
 const AmqpBase = (Adapters as unknown as Record<string, any>).AMQP as new (opts: object) => any;
 
@@ -93,36 +73,12 @@ const CONSUMER_NAME_IN_USE = 10013;
  */
 export class NatsChannelAdapter extends NatsBase {
 	async subscribe(chan: { id: string }, svc: object): Promise<void> {
-		for (let attempt = 1; ; attempt++) {
-			try {
-				return await super.subscribe(chan, svc);
-			} catch (err) {
-				if ((err as { api_error?: { err_code?: number } }).api_error?.err_code !== CONSUMER_NAME_IN_USE || attempt >= 5) throw err;
-				this.logger.info(`Another replica created the consumer of '${chan.id}' meanwhile; binding to it (attempt ${attempt + 1})`);
+		await retrying(RETRIES.subscribe, () => super.subscribe(chan, svc), {
+			shouldRetry: err => (err as { api_error?: { err_code?: number } }).api_error?.err_code === CONSUMER_NAME_IN_USE,
+			onRetry: (_err, attempt) => {
+				this.logger.info(`Another replica created the consumer of '${chan.id}' meanwhile; binding to it (retry ${attempt})`);
 				this.stopChannelActiveMessages(chan.id);
-				await new Promise(r => setTimeout(r, 100 * attempt));
 			}
-		}
+		});
 	}
-}
-
-/**
- * The id and report time of a report that carries neither (a plain producer's seed format):
- * from the bus, so a redelivery gets the same id and changes nothing.
- *  - JetStream: the stream name and sequence, and the time the stream stored it;
- *  - RabbitMQ has no sequence: a digest of the body (two byte-identical reports are one), and the
- *    message's timestamp property when the producer set one;
- *  - in memory (no redelivery): a fresh id and now.
- */
-export function busIdentity(raw: unknown, now = new Date()): { id: string; reportedAt: string } {
-	const msg = raw as { seq?: number; info?: { stream: string; timestampNanos: number }; content?: Buffer; properties?: { timestamp?: number; messageId?: string } } | null;
-	if (msg?.info && typeof msg.seq === "number") {
-		return { id: `nats:${msg.info.stream}:${msg.seq}`, reportedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)).toISOString() };
-	}
-	if (msg?.content instanceof Buffer) {
-		const id = msg.properties?.messageId || `amqp:${createHash("sha256").update(msg.content).digest("base64url").slice(0, 32)}`;
-		const ts = msg.properties?.timestamp;
-		return { id, reportedAt: (typeof ts === "number" ? new Date(ts < 1e12 ? ts * 1000 : ts) : now).toISOString() };
-	}
-	return { id: randomUUID(), reportedAt: now.toISOString() };
 }

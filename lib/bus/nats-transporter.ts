@@ -2,13 +2,10 @@ import { Transporters } from "moleculer";
 
 /**
  * Moleculer's NATS transporter, with the packets sent during one turn of the event loop written to
- * the socket together. nats.js flushes its outbound buffer once per microtask checkpoint, and each
- * request arriving on its own socket (HTTP at the gateway, NATS at a service) runs its own
- * checkpoint: under load every packet cost one `write` syscall, which on loopback also runs the
- * receiver's TCP stack — the largest self-time item of every process in the bench's profiles.
- * Publishing what was queued at `setImmediate` (after the poll phase, so what arrived together
- * leaves together) turns those into one write per loop turn; order is kept, and when the loop is
- * idle the delay is a few microseconds. Measured in docs/benchmarks.md.
+ * the socket together. nats.js flushes once per microtask checkpoint, and under load every packet
+ * cost one `write` syscall (the largest self-time item in the bench's profiles). Publishing what
+ * was queued at `setImmediate` keeps the order and makes one write per loop turn
+ * (docs/benchmarks.md).
  */
 export class CoalescingNatsTransporter extends Transporters.NATS {
 	private outbox: [string, Buffer][] = [];

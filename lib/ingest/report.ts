@@ -1,5 +1,7 @@
 import Validator from "fastest-validator";
 import type { ValidationError as FvError, ValidationSchema, ValidationRuleObject } from "fastest-validator";
+import { Unparseable } from "./parse";
+import type { BusIdentity } from "./identity";
 
 /** The channel every producer publishes trash-level reports on. */
 export const CHANNEL = "trash-level";
@@ -12,14 +14,6 @@ export interface LevelReport {
 	canId: string;
 	level: number;
 	reportedAt: string; // ISO-8601
-}
-
-/** The latest level of a can, as `GET /levels` answers it. */
-export interface CanLevel {
-	canId: string;
-	level: number;
-	reportedAt: string;
-	receivedAt: string;
 }
 
 type Custom = NonNullable<ValidationRuleObject["custom"]>;
@@ -100,7 +94,7 @@ export type CheckResult = { ok: true; report: LevelReport } | { ok: false; reaso
  * Validates and normalises a raw report from any producer. `fallback` supplies the id and
  * report time for producers that send neither (the bus's sequence and timestamp).
  */
-export function checkReport(raw: unknown, fallback: { id: string; reportedAt: string }): CheckResult {
+export function checkReport(raw: unknown, fallback: BusIdentity): CheckResult {
 	if (raw == null || typeof raw !== "object" || Array.isArray(raw)) {
 		const errors = [{ type: "object", field: "", message: "The report must be a JSON object." }] as FvError[];
 		return { ok: false, reason: errors[0].message!, errors };
@@ -134,3 +128,37 @@ export function reportVersion(report: { reportedAt: string; id: string }): strin
 
 /** Sorts can ids the way people read them: "2" before "10". */
 export const byCanId = new Intl.Collator("en", { numeric: true }).compare;
+
+const NOT_JSON = { ok: false, reason: "The report is not JSON.", errors: [{ type: "json", field: "body", message: "The report is not JSON." }] } as CheckResult;
+
+/** `checkReport` of a message taken from the channel, whose body may not have been JSON. */
+export function checkMessage(body: unknown, fallback: BusIdentity): CheckResult {
+	return body instanceof Unparseable ? NOT_JSON : checkReport(body, fallback);
+}
+
+/** Why a report was refused, as counted (`trash_reports_rejected_total{reason}`) and dead-lettered. */
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
+/**
+ * Every reason a report can be refused for: the report's field that failed first (`body` when it
+ * is no JSON object), or `bus_unavailable` when `POST /levels` could not queue it.
+ */
+export const REJECTION_REASONS = ["id", "can_id", "canId", "level", "reportedAt", "body", "bus_unavailable"] as const;
+
+/** A rejected report as it goes to the dead letters: what came, and why, for whoever fixes the producer. */
+export interface DeadLetter {
+	reason: string;
+	field: RejectionReason;
+	report: unknown;
+	id: string;
+	receivedAt: string;
+}
+
+export function deadLetter(rejected: Extract<CheckResult, { ok: false }>, body: unknown, fallback: BusIdentity, receivedAt: string): DeadLetter {
+	return {
+		reason: rejected.reason,
+		field: ((rejected.errors[0]?.field || "body") as RejectionReason),
+		report: body instanceof Unparseable ? body.text : body,
+		id: fallback.id,
+		receivedAt
+	};
+}

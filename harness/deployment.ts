@@ -8,16 +8,16 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Client } from "pg";
-import { createBroker } from "../../lib/broker";
-export { ingestStats } from "../../lib/ingest-stats";
-import type { ServiceName } from "../../lib/config";
+import { createBroker } from "../broker";
+export { ingestStats } from "../lib/ingest/stats";
+import type { ServiceName } from "../lib/config";
 import { freePort } from "./servers";
 import { eventually, httpClient, startSystem } from "./system";
 import type { System } from "./system";
 
 export type DeploymentKind = "embedded" | "nats" | "amqp";
 
-const ROOT = path.resolve(__dirname, "../..");
+const ROOT = path.resolve(__dirname, "..");
 
 /** `bin/start.ts` (what `npm start` runs) as its own OS process, its output collected. */
 export interface AppProcess {

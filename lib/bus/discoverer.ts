@@ -12,15 +12,10 @@ type LocalBase = new (opts?: object) => {
 const uptime = () => Math.round(process.uptime());
 
 /**
- * Moleculer's local discoverer, without dropping nodes for heartbeats lost in a bus outage.
- *
- * While this node's connection is down it hears no one; the heartbeat check pauses then, but on
- * reconnection it judges every node by its last heartbeat from before the outage, and each node
- * reconnects on its own schedule (the AMQP transporter retries every 5 s). So nodes that were fine
- * were dropped from the registry a few seconds after the bus came back — calls to them 503 — and
- * found again at their next heartbeat (seen after a RabbitMQ restart: /workers lost pilot and db
- * although the system had been ready). Here each node gets a full heartbeatTimeout from our
- * reconnection, and any INFO it sends (it sends one when it reconnects) counts as a sign of life.
+ * Moleculer's local discoverer, without dropping nodes for heartbeats lost in a bus outage: on
+ * reconnection it judged every node by its last heartbeat from before the outage, and dropped
+ * live ones (calls to them 503) until their next beat. Here each node gets a full
+ * heartbeatTimeout from our reconnection, and any INFO it sends counts as a sign of life.
  */
 export class OutageTolerantDiscoverer extends (Discoverers.Local as unknown as LocalBase) {
 	override init(registry: Registry): void {
@@ -38,5 +33,3 @@ export class OutageTolerantDiscoverer extends (Discoverers.Local as unknown as L
 	}
 }
 
-// by name, so that every broker made from moleculer.config.ts gets an instance of its own
-(Discoverers as unknown as { register(name: string, value: unknown): void }).register("OutageTolerant", OutageTolerantDiscoverer);

@@ -1,0 +1,74 @@
+import type { MetricRegistry, ServiceBroker } from "moleculer";
+import type { IngestStats } from "../contracts";
+import { REJECTION_REASONS } from "./report";
+import type { RejectionReason } from "./report";
+
+/** What happened to reports, as Prometheus metrics (summed over replicas by the dashboards). */
+export const REPORT_METRICS = {
+	received: "trash_reports_received_total",
+	applied: "trash_reports_applied_total",
+	duplicates: "trash_reports_duplicate_total",
+	rejected: "trash_reports_rejected_total",
+	level: "trash_can_level",
+	fullCans: "trash_full_cans"
+} as const;
+
+type Outcome = "received" | "applied" | "duplicates";
+
+/**
+ * One trashReport process's ingest counters, kept for `trashReport.stats` and, when metrics are on,
+ * as Prometheus metrics. Every series starts at 0, so a dashboard shows 0 rather than "no data"
+ * before the first report (and `increase()` sees the first rejection after a restart).
+ */
+export class IngestCounters {
+	private readonly stats: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+
+	constructor(private readonly metrics: MetricRegistry | null) {
+		if (!metrics) return;
+		metrics.register({ type: "counter", name: REPORT_METRICS.received, description: "Report deliveries taken from the bus (redeliveries too)" });
+		metrics.register({ type: "counter", name: REPORT_METRICS.applied, description: "Reports applied for the first time" });
+		metrics.register({ type: "counter", name: REPORT_METRICS.duplicates, description: "Redelivered reports that were applied before (no effect)" });
+		metrics.register({ type: "counter", name: REPORT_METRICS.rejected, labelNames: ["reason"], description: "Reports rejected, by the field that failed or bus_unavailable" });
+		metrics.register({ type: "gauge", name: REPORT_METRICS.level, labelNames: ["can_id"], description: "Latest fill level of each can (%)" });
+		metrics.register({ type: "gauge", name: REPORT_METRICS.fullCans, description: "Cans at or above FULL_THRESHOLD" });
+		for (const what of ["received", "applied", "duplicates"] as const) metrics.increment(REPORT_METRICS[what], undefined, 0);
+		for (const reason of REJECTION_REASONS) metrics.increment(REPORT_METRICS.rejected, { reason }, 0);
+		metrics.set(REPORT_METRICS.fullCans, 0);
+	}
+
+	count(what: Outcome): void {
+		this.stats[what]++;
+		this.metrics?.increment(REPORT_METRICS[what]);
+	}
+
+	countRejected(reason: RejectionReason): void {
+		this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1;
+		this.metrics?.increment(REPORT_METRICS.rejected, { reason });
+	}
+
+	/** The level and full-cans gauges, from every can's latest level. */
+	setLevels(levels: { _id: string; level: number }[], fullThreshold: number): void {
+		if (!this.metrics) return;
+		for (const { _id, level } of levels) this.metrics.set(REPORT_METRICS.level, level, { can_id: _id });
+		this.metrics.set(REPORT_METRICS.fullCans, levels.filter(l => l.level >= fullThreshold).length);
+	}
+
+	/** A copy: local callers of `trashReport.stats` get no live reference. */
+	snapshot(): IngestStats {
+		return structuredClone(this.stats);
+	}
+}
+
+/** trashReport's ingest counters summed over every live replica (each counts what it consumed). */
+export async function ingestStats(broker: ServiceBroker): Promise<IngestStats> {
+	const nodes = broker.registry.getServiceList({ onlyAvailable: true }).filter(s => s.name === "trashReport").map(s => s.nodeID);
+	const all = await Promise.all(nodes.map(nodeID => broker.call<IngestStats, object>("trashReport.stats", {}, { nodeID })));
+	const total: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+	for (const s of all) {
+		total.received += s.received;
+		total.applied += s.applied;
+		total.duplicates += s.duplicates;
+		for (const [field, n] of Object.entries(s.rejected)) total.rejected[field] = (total.rejected[field] ?? 0) + n;
+	}
+	return total;
+}

@@ -1,0 +1,44 @@
+/**
+ * The one place that turns `DB_URI` into a store (STYLE.md rule 5):
+ *  - unset          → NeDB files `<DATA_DIR>/<collection>.db`, which survive a restart
+ *  - `memory://`    → NeDB in memory, for throwaway runs
+ *  - `postgres://…` → table `<collection>` in PostgreSQL (shared by replicas)
+ * Each gives a moleculer-db adapter (the movies) and a `Store` on it (levels and report statuses).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { maskUri } from "../config";
+import { NeDbAdapter, nedbStore } from "./nedb";
+import { SqlAdapter, sqlStore } from "./sql";
+import type { Columns, Store } from "./store";
+
+export type { Columns, Store } from "./store";
+export { DataTypes } from "sequelize";
+
+export type StoreAdapter = NeDbAdapter | SqlAdapter;
+
+export interface StoreLocation {
+	/** `DB_URI`; null for NeDB files. */
+	uri: string | null;
+	/** `DATA_DIR`, where NeDB files live. */
+	dataDir: string;
+}
+
+/** The moleculer-db adapter for `collection`. A NeDB file is locked at once: it belongs to one process. */
+export function createAdapter(collection: string, columns: Columns, { uri, dataDir }: StoreLocation): StoreAdapter {
+	if (uri == null) {
+		fs.mkdirSync(dataDir, { recursive: true });
+		const adapter = new NeDbAdapter(path.resolve(dataDir, `${collection}.db`));
+		adapter.lock();
+		return adapter;
+	}
+	if (uri === "memory://") return new NeDbAdapter();
+	if (/^postgres(ql)?:\/\//.test(uri)) return new SqlAdapter(uri, collection, columns);
+	const scheme = uri.split(":")[0];
+	throw new Error(`Unsupported DB_URI scheme "${scheme}:" in ${maskUri(uri)} (use postgres://…, memory://, or leave DB_URI unset for NeDB files)`);
+}
+
+/** The keyed collection on an adapter made by `createAdapter`. */
+export function storeOn<T extends { _id: string }>(adapter: StoreAdapter, table: string): Store<T> {
+	return adapter instanceof SqlAdapter ? sqlStore<T>(adapter, table) : nedbStore<T>(adapter);
+}

@@ -1,0 +1,89 @@
+import DbService from "moleculer-db";
+import lockfile from "proper-lockfile";
+import { KeyedLock } from "./keyed-lock";
+import type { Store } from "./store";
+
+/**
+ * moleculer-db's NeDB adapter wraps `update` in a promisify around a Promise, which works but makes
+ * Node print DEP0174 on every update; NeDB 3 has `updateAsync`, so use it. File-backed stores are
+ * append-only logs: compact them every minute so a long-running simulator does not grow them forever.
+ * A file store belongs to one process: a second process on the same file would interleave two
+ * append logs, so it is locked, and a second opener fails with a clear error.
+ */
+export class NeDbAdapter extends DbService.MemoryAdapter {
+	declare db: any;
+	private release?: () => void;
+
+	constructor(private readonly filename?: string) {
+		super(filename ? { filename } : {});
+	}
+
+	/**
+	 * Takes the file lock. Called when the service is created, not on connect: moleculer-db retries
+	 * a failing connect forever, and a file owned by another process is not worth waiting for.
+	 */
+	lock(): void {
+		if (!this.filename || this.release) return;
+		try {
+			// The lock is a sibling directory refreshed every few seconds; a crashed owner's goes stale after 10 s.
+			this.release = lockfile.lockSync(this.filename, { realpath: false, stale: 10_000, update: 2_000 });
+		} catch (err) {
+			throw new Error(
+				`${this.filename} is in use by another process (${(err as Error).message}). ` +
+					"NeDB files belong to one process: run replicas with DB_URI=postgres://… or give each its own DATA_DIR."
+			);
+		}
+	}
+
+	override async connect(): Promise<void> {
+		this.lock();
+		await super.connect();
+		const db = this.db;
+		db.update = (query: object, update: object, options: object) =>
+			db.updateAsync(query, update, options).then((r: { numAffected: number; affectedDocuments: unknown }) => [r.numAffected, r.affectedDocuments]);
+		if (this.filename) db.setAutocompactionInterval(60_000);
+	}
+
+	override async disconnect(): Promise<void> {
+		if (this.db) {
+			this.db.stopAutocompaction();
+			// flush the compacted log so the next start reads a short file
+			if (this.filename) await this.db.compactDatafileAsync();
+		}
+		this.release?.();
+		this.release = undefined;
+		return super.disconnect();
+	}
+}
+
+/** NeDB: one process owns the file (locked), so a per-key lock makes the compare-and-set atomic. */
+export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
+	const lock = new KeyedLock();
+	const db = () => adapter.db;
+	const upsert = ({ _id, ...fields }: { _id: string }) => db().updateAsync({ _id }, { $set: fields }, { upsert: true });
+	/** Read-compare-write of each document under its key's lock; the ids written. */
+	async function writeEach<D extends { _id: string }>(docs: D[], shouldWrite: (current: Record<string, unknown> | null, doc: D) => boolean) {
+		const written = new Set<string>();
+		await Promise.all(
+			docs.map(doc =>
+				lock.run(doc._id, async () => {
+					const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
+					if (!shouldWrite(current, doc)) return;
+					await upsert(doc);
+					written.add(doc._id);
+				})
+			)
+		);
+		return written;
+	}
+	return {
+		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
+		all: () => db().findAsync({}),
+		put: async doc => void (await upsert(doc)),
+		putManyIfNewer: docs =>
+			writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
+		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
+		removeBefore: (field, value) => db().removeAsync({ [field]: { $lt: value } }, { multi: true }),
+		count: () => db().countAsync({})
+	};
+}

@@ -1,0 +1,91 @@
+import type { Service, ServiceBroker } from "moleculer";
+import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
+import { Op, Sequelize } from "sequelize";
+import type { Model, ModelStatic } from "sequelize";
+import { retrying, RETRIES } from "../retry";
+import type { Columns, Store } from "./store";
+
+/** LIKE patterns take the search text literally. */
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, c => `\\${c}`);
+
+/**
+ * moleculer-db's Sequelize adapter on a table of our own definition, created on connect.
+ * Two changes: `search` is a case-insensitive substring match with the text taken literally, as on
+ * NeDB (the adapter's own is a case-sensitive LIKE that treats `%` and `_` as wildcards), and the
+ * table creation is retried (`RETRIES.tableSync`), since two replicas starting together can race on CREATE TABLE.
+ */
+export class SqlAdapter extends SequelizeDbAdapter {
+	declare db: Sequelize;
+	declare model: ModelStatic<Model>;
+	declare service: Service;
+	declare broker: ServiceBroker;
+
+	constructor(
+		private readonly uri: string,
+		private readonly table: string,
+		private readonly columns: Columns
+	) {
+		super(uri);
+	}
+
+	override init(broker: ServiceBroker, service: Service): void {
+		this.broker = broker;
+		this.service = service;
+	}
+
+	override async connect(): Promise<void> {
+		this.db = new Sequelize(this.uri, { logging: false, pool: { max: 5, acquire: 5_000 } });
+		await this.db.authenticate();
+		this.model = this.db.define(this.table, this.columns, { tableName: this.table, timestamps: false });
+		await retrying(RETRIES.tableSync, () => this.model.sync());
+	}
+
+	/** Absent fields are absent, as on NeDB, not `null`. */
+	override entityToObject(entity: Model): object {
+		return Object.fromEntries(Object.entries(entity.get({ plain: true }) as object).filter(([, v]) => v !== null));
+	}
+
+	override createCursor(params: Record<string, any> | undefined, isCounting?: boolean) {
+		const cursor = super.createCursor.bind(this) as (p: object | undefined, counting?: boolean) => unknown;
+		if (typeof params?.search !== "string" || params.search === "") return cursor(params, isCounting);
+		const { search, searchFields, query, ...rest } = params;
+		const fields: string[] = typeof searchFields === "string" ? searchFields.split(" ") : (searchFields ?? []);
+		const match = { [Op.or]: fields.map(f => ({ [f]: { [Op.iLike]: `%${escapeLike(search)}%` } })) };
+		return cursor({ ...rest, query: query ? { [Op.and]: [query, match] } : match }, isCounting);
+	}
+}
+
+/** PostgreSQL: the compare-and-set is one INSERT … ON CONFLICT … WHERE statement. */
+export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
+	const plain = (m: Model | null) => (m ? (adapter.entityToObject(m) as T) : null);
+	const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+	/**
+	 * One multi-row INSERT … ON CONFLICT DO UPDATE [WHERE condition] … RETURNING: the ingest hot path
+	 * writes a whole batch of reports in one round trip. Resolves with the ids written.
+	 */
+	async function upsert(docs: object[], condition?: (nextParam: number) => string, extra: unknown[] = []): Promise<Set<string>> {
+		if (docs.length === 0) return new Set();
+		// Rows in id order: concurrent batches from several replicas then lock rows in the same
+		// order and cannot deadlock (in arrival order they did, under a burst over few cans).
+		docs = [...docs].sort((a, b) => ((a as { _id: string })._id < (b as { _id: string })._id ? -1 : 1));
+		const cols = Object.keys(docs[0]).filter(c => (docs[0] as Record<string, unknown>)[c] !== undefined);
+		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
+		const sql =
+			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
+			`ON CONFLICT ("_id") DO UPDATE SET ${cols.filter(c => c !== "_id").map(c => `${q(c)} = EXCLUDED.${q(c)}`).join(", ")}` +
+			(condition ? ` WHERE ${condition(docs.length * cols.length + 1)}` : "") +
+			` RETURNING "_id"`;
+		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...extra];
+		const [rows] = await adapter.db.query(sql, { bind });
+		return new Set((rows as { _id: string }[]).map(r => r._id));
+	}
+	return {
+		get: async id => plain(await adapter.model.findByPk(id)),
+		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
+		put: async doc => void (await upsert([doc])),
+		putManyIfNewer: docs => upsert(docs, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),
+		putManyUnless: (docs, field, value) => upsert(docs, next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, [value]),
+		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),
+		count: () => adapter.model.count()
+	};
+}

@@ -1,0 +1,45 @@
+import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { config } from "../lib/config";
+import { createAdapter, storeOn } from "../lib/store";
+import type { Columns, Store, StoreAdapter } from "../lib/store";
+import { StoreReadinessMixin } from "./store-readiness.mixin";
+
+interface StoresVars<K extends string> {
+	adapters: Record<K, StoreAdapter>;
+	stores: Record<K, Store<any>>;
+}
+
+/**
+ * Keyed collections (`Store`, lib/store) for a service that exposes its own actions instead of
+ * moleculer-db's CRUD ones (trashReport: levels and reports), on the store `DB_URI` selects:
+ * `this.stores.<table>`, connected before the service starts.
+ */
+export function StoresMixin<K extends string>(tables: Record<K, Columns>): Partial<ServiceSchema> {
+	const names = Object.keys(tables) as K[];
+	const schema: Partial<ServiceSchema<ServiceSettingSchema, { checkStore(): Promise<void> }, StoresVars<K>>> = {
+		mixins: [StoreReadinessMixin],
+		created() {
+			this.adapters = {} as Record<K, StoreAdapter>;
+			this.stores = {} as Record<K, Store<any>>;
+			for (const name of names) {
+				const adapter = createAdapter(name, tables[name], { uri: config.dbUri, dataDir: config.dataDir });
+				adapter.init(this.broker, this as unknown as Service);
+				this.adapters[name] = adapter;
+				this.stores[name] = storeOn(adapter, name);
+			}
+		},
+		async started() {
+			for (const name of names) await this.adapters[name].connect();
+		},
+		async stopped() {
+			for (const name of names) await this.adapters[name].disconnect();
+		},
+		methods: {
+			/** Throws when any table cannot answer a trivial query (readiness). */
+			async checkStore(): Promise<void> {
+				await Promise.all(names.map(name => this.stores[name].count()));
+			}
+		}
+	};
+	return schema as unknown as Partial<ServiceSchema>;
+}
