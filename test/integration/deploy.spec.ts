@@ -304,6 +304,20 @@ describe.each(VARIANTS)("Kubernetes overlay $transporter", ({ transporter, bus, 
 		expect([gateway.readinessProbe.httpGet.path, gateway.livenessProbe.httpGet.path]).toEqual(["/health/ready", "/health/live"]);
 	});
 
+	it("gives every container of every workload a liveness and a readiness probe", () => {
+		// any pod template, not just the kinds above: a DaemonSet or Job added later is held to it too
+		const pods = objects.flatMap(o => {
+			const template = o.kind === "CronJob" ? o.spec?.jobTemplate?.spec?.template : o.spec?.template;
+			return template?.spec?.containers ? [{ workload: `${o.kind}/${o.metadata.name}`, containers: template.spec.containers as any[] }] : [];
+		});
+		expect(pods.map(p => p.workload)).toEqual(expect.arrayContaining(workloads().map(w => `${w.kind}/${w.metadata.name}`)));
+		// sidecars included: a hung exporter is as invisible to Kubernetes as a hung app
+		const missing = pods.flatMap(({ workload, containers }) =>
+			containers.flatMap(c => ["livenessProbe", "readinessProbe"].filter(kind => !c[kind]).map(kind => `${workload}/${c.name}: no ${kind}`))
+		);
+		expect(missing).toEqual([]);
+	});
+
 	it("sets only variables the code reads", () => {
 		for (const w of workloads()) {
 			for (const c of w.spec.template.spec.containers.filter(isApp)) {
