@@ -1,5 +1,5 @@
 /**
- * Why moleculer.config.ts tunes the AMQP transporter: calls/s between two nodes on a real RabbitMQ
+ * Why lib/bus tunes the AMQP transporter: calls/s between two nodes on a real RabbitMQ
  * with the transporter's defaults (prefetch 1, Nagle on) against the tuned options, in one run,
  * with NATS as a reference. Loopback only; ~3 s per row.
  *

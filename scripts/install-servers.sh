@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian/Ubuntu (apt), each only when missing: the servers the
-# integration tests start themselves (test/support/servers.ts): nats-server, rabbitmq-server and
+# integration tests start themselves (harness/servers.ts): nats-server, rabbitmq-server and
 # postgresql; and the tools: chromium (the dashboard's browser test), docker-compose (validates the
 # compose files) and kubernetes-client (kubectl's built-in kustomize builds the k8s overlays).
 # The tests run every server privately (own ports, own temp data dir), so any system-wide

@@ -1,5 +1,5 @@
 /**
- * The real-server helpers of test/support/servers.ts, and how to use them: each server on free
+ * The real-server helpers of harness/servers.ts, and how to use them: each server on free
  * loopback ports with a private temp dir; kill() = crash (data kept), stop() = graceful (temp
  * dir removed unless keepData), start() = again on the same port.
  */
