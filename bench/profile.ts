@@ -65,7 +65,9 @@ export function summarize(file: string, top = 15) {
 			continue;
 		}
 		total += us;
-		const where = f.url ? `${f.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(services|lib|mixins|middlewares)\//, "$1/")}:${f.lineNumber + 1}` : "";
+		const where = f.url
+			? `${f.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(services|lib|mixins|middlewares)\//, "$1/")}:${f.lineNumber + 1}`
+			: "";
 		const name = `${f.functionName || "(anonymous)"} ${where}`.trim();
 		fns.set(name, (fns.get(name) ?? 0) + us);
 		const area = areaOf(f);
@@ -82,13 +84,23 @@ export function summarize(file: string, top = 15) {
 		...[...areas].sort((a, b) => b[1] - a[1]).map(([a, us]) => `${pct(us)}  ${a}`),
 		"",
 		`top ${top} functions (self time):`,
-		...[...fns].sort((a, b) => b[1] - a[1]).slice(0, top).map(([f, us]) => `${pct(us)}  ${f}`)
+		...[...fns]
+			.sort((a, b) => b[1] - a[1])
+			.slice(0, top)
+			.map(([f, us]) => `${pct(us)}  ${f}`)
 	];
 	return lines.join("\n");
 }
 
 if (require.main === module) {
 	const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "15" } } });
-	const files = positionals.flatMap(p => (fs.statSync(p).isDirectory() ? fs.readdirSync(p).filter(f => f.endsWith(".cpuprofile")).map(f => path.join(p, f)) : [p]));
+	const files = positionals.flatMap(p =>
+		fs.statSync(p).isDirectory()
+			? fs
+					.readdirSync(p)
+					.filter(f => f.endsWith(".cpuprofile"))
+					.map(f => path.join(p, f))
+			: [p]
+	);
 	for (const f of files) console.log(summarize(f, Number(values.top)) + "\n");
 }

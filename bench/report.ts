@@ -67,13 +67,23 @@ export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemo
 	};
 	const list = [ratio("2a", 0.7), ratio("2b", 0.7), ratio("3a", 0.5), ratio("3b", 0.5)];
 	const nats = row("5b");
-	if (nats) list.push({ what: "row 5b ingest on NATS ≥ 25 000 reports/s with 0 lost", measured: `${fmt(nats.rate)} reports/s, ${nats.errors} lost`, met: nats.rate >= 25_000 && nats.errors === 0 });
+	if (nats)
+		list.push({
+			what: "row 5b ingest on NATS ≥ 25 000 reports/s with 0 lost",
+			measured: `${fmt(nats.rate)} reports/s, ${nats.errors} lost`,
+			met: nats.rate >= 25_000 && nats.errors === 0
+		});
 	const amqp = row("5c");
 	if (amqp) list.push({ what: "row 5c ingest on AMQP: 0 lost", measured: `${amqp.errors} lost`, met: amqp.errors === 0 });
-	if (startToReadyMs > 0) list.push({ what: "start-to-ready of `npm start` < 3 s", measured: `${(startToReadyMs / 1000).toFixed(2)} s`, met: startToReadyMs < 3_000 });
+	if (startToReadyMs > 0)
+		list.push({ what: "start-to-ready of `npm start` < 3 s", measured: `${(startToReadyMs / 1000).toFixed(2)} s`, met: startToReadyMs < 3_000 });
 	if (memory.length > 0) {
 		const top = memory.reduce((a, b) => (b.maxRssMB > a.maxRssMB ? b : a));
-		list.push({ what: "≤ 150 MB resident per process under load", measured: `max ${top.maxRssMB.toFixed(0)} MB (${top.deployment} ${top.process})`, met: top.maxRssMB <= 150 });
+		list.push({
+			what: "≤ 150 MB resident per process under load",
+			measured: `max ${top.maxRssMB.toFixed(0)} MB (${top.deployment} ${top.process})`,
+			met: top.maxRssMB <= 150
+		});
 	}
 	return list.filter((t): t is Target => t !== null);
 }

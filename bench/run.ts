@@ -51,7 +51,9 @@ const DURATION_S = SMOKE ? 1 : Number(process.env.BENCH_DURATION_S ?? 6);
 const REPORTS = SMOKE ? 1_000 : Number(process.env.BENCH_REPORTS ?? 100_000);
 const PHASES = new Set(args.only!.split(",").map(s => s.trim()));
 const FULL = ["embedded", "nats", "amqp", "ingest"].every(p => PHASES.has(p));
-const RESULTS = path.resolve(args.results ?? (SMOKE || !FULL ? path.join(os.tmpdir(), `trash-bus-bench-${process.pid}.json`) : path.join(ROOT, "bench/results.json")));
+const RESULTS = path.resolve(
+	args.results ?? (SMOKE || !FULL ? path.join(os.tmpdir(), `trash-bus-bench-${process.pid}.json`) : path.join(ROOT, "bench/results.json"))
+);
 const DOCS = args.docs === "none" || SMOKE || !FULL ? null : path.resolve(args.docs ?? path.join(ROOT, "docs/benchmarks.md"));
 // What every service process runs with: production defaults (metrics on, info logs) except the
 // per-client rate limit, which a load generator on one address would hit at once.
@@ -77,7 +79,9 @@ function draw() {
 	const share = Math.min((doneWeight + inStep) / Math.max(totalWeight(), 1), 1);
 	const width = 30;
 	const filled = Math.round(share * width);
-	process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}% ${step.label}`.padEnd(110).slice(0, 110));
+	process.stderr.write(
+		`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}% ${step.label}`.padEnd(110).slice(0, 110)
+	);
 }
 const ticker = tty ? setInterval(draw, 250) : undefined;
 async function stepOf<T>(label: string, weight: number, work: () => Promise<T>): Promise<T> {
@@ -140,7 +144,13 @@ async function load(url: string, e: Endpoint, seconds: number) {
 		...(e.body ? { body: e.body, headers: { "content-type": "application/json" } } : {})
 	});
 	const cpuUsPerItem = ((systemCpuSeconds() - cpuBefore) / Math.max(result.requests.total, 1)) * 1e6;
-	return { rate: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx, cpuUsPerItem };
+	return {
+		rate: result.requests.average,
+		p50: result.latency.p50,
+		p99: result.latency.p99,
+		errors: result.errors + result.timeouts + result.non2xx,
+		cpuUsPerItem
+	};
 }
 
 async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint) {
@@ -171,7 +181,13 @@ async function seed(url: string) {
 /** Row 1's process is `npm start` itself, timed from the spawn to GET /health/ready 200 (row 6). */
 async function startEmbedded() {
 	const port = await freePort();
-	const env: NodeJS.ProcessEnv = { ...process.env, ...SERVICE_ENV, PORT: String(port), DB_URI: await freshDatabase("bench_embedded"), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-bench-")) };
+	const env: NodeJS.ProcessEnv = {
+		...process.env,
+		...SERVICE_ENV,
+		PORT: String(port),
+		DB_URI: await freshDatabase("bench_embedded"),
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-bench-"))
+	};
 	delete env.TRANSPORTER;
 	delete env.SERVICES;
 	const started = performance.now();
@@ -313,8 +329,22 @@ async function main() {
 
 		if (PHASES.has("ingest")) {
 			const raw = await stepOf("row 5a: raw nats publish/subscribe", 1, () => rawNats(natsUrl, REPORTS));
-			rows.push({ id: "5a", label: "raw nats publish → subscribe + JSON.parse", unit: "reports/s", rate: raw, p50: null, p99: null, errors: 0, cpuUsPerItem: null, baseline: "5a", ratio: 1 });
-			for (const [id, kind, url] of [["5b", "nats", natsUrl], ["5c", "amqp", amqpUrl]] as const) {
+			rows.push({
+				id: "5a",
+				label: "raw nats publish → subscribe + JSON.parse",
+				unit: "reports/s",
+				rate: raw,
+				p50: null,
+				p99: null,
+				errors: 0,
+				cpuUsPerItem: null,
+				baseline: "5a",
+				ratio: 1
+			});
+			for (const [id, kind, url] of [
+				["5b", "nats", natsUrl],
+				["5c", "amqp", amqpUrl]
+			] as const) {
 				let stopSampling = () => {};
 				let [cpuBefore, cpuAfter] = [0, 0];
 				const r = await stepOf(`row ${id}: ${REPORTS} reports through ${kind}`, 15 + REPORTS / 7_000, () =>

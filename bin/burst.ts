@@ -39,7 +39,11 @@ async function handled(broker: ServiceBroker) {
 
 async function main() {
 	const services = config.transporter ? (["simulator"] as const) : (["trashReport", "simulator"] as const);
-	const broker = await createBroker([...services], { nodeID: `burst-${process.pid}`, logger: false, metrics: false }, { simulator: { cans: Number(args.cans), autostart: false } });
+	const broker = await createBroker(
+		[...services],
+		{ nodeID: `burst-${process.pid}`, logger: false, metrics: false },
+		{ simulator: { cans: Number(args.cans), autostart: false } }
+	);
 	await broker.start();
 	try {
 		await broker.waitForServices("trashReport", 15_000);
@@ -63,7 +67,9 @@ async function main() {
 		}
 		const ms = Date.now() - started;
 		process.stderr.write("\n");
-		console.log(`${count} reports: published in ${publishedMs} ms (${Math.round(count / (publishedMs / 1000))}/s), applied in ${ms} ms (${Math.round(count / (ms / 1000))}/s)`);
+		console.log(
+			`${count} reports: published in ${publishedMs} ms (${Math.round(count / (publishedMs / 1000))}/s), applied in ${ms} ms (${Math.round(count / (ms / 1000))}/s)`
+		);
 	} finally {
 		await broker.stop();
 	}

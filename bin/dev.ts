@@ -10,4 +10,4 @@ const files = config.services.map(name => `services/${name}.service.ts`);
 delete process.env.SERVICES;
 process.argv = [process.argv[0], "moleculer-runner", "--hot", "--repl", "--config", "moleculer.config.ts", ...files];
 // not in moleculer's package exports, so by path
-require(path.join(path.dirname(require.resolve("moleculer")), "bin/moleculer-runner.js"));
+void import(path.join(path.dirname(require.resolve("moleculer")), "bin/moleculer-runner.js"));

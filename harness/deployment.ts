@@ -67,7 +67,6 @@ export interface Deployment extends System {
 	env: Record<string, string>;
 }
 
-
 /** A fresh database on the test PostgreSQL (TEST_PG_URL, started by the global setup). */
 export async function freshDatabase(prefix: string): Promise<string> {
 	const base = process.env.TEST_PG_URL;
@@ -132,7 +131,13 @@ export async function startDeployment(
 		const nodeID = `${name}-${run}`;
 		// with metrics on, each process gets its own reporter port (in production each has 3030)
 		const metricsPort = env.METRICS === "true" ? await freePort() : undefined;
-		const app = startProcess({ ...env, SERVICES: services.join(","), NODE_ID: nodeID, PORT: services.includes("rest") ? String(port) : "0", ...(metricsPort ? { METRICS_PORT: String(metricsPort) } : {}) });
+		const app = startProcess({
+			...env,
+			SERVICES: services.join(","),
+			NODE_ID: nodeID,
+			PORT: services.includes("rest") ? String(port) : "0",
+			...(metricsPort ? { METRICS_PORT: String(metricsPort) } : {})
+		});
 		const proc: Proc = Object.assign(app, { name, nodeID, services, ...(metricsPort ? { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : {}) });
 		const old = procs.findIndex(p => p.name === name);
 		if (old >= 0) procs.splice(old, 1, proc);
@@ -156,12 +161,16 @@ export async function startDeployment(
 	for (const [, services] of layout) for (const s of services) expected.set(s, (expected.get(s) ?? 0) + 1);
 	try {
 		await broker.start();
-		await eventually(async () => {
-			const ready = await http.get("/health/ready");
-			if (ready.status !== 200) return false;
-			const workers = (await http.get("/workers")).body as { type: string; instances: number }[];
-			return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
-		}, 60_000, 200);
+		await eventually(
+			async () => {
+				const ready = await http.get("/health/ready");
+				if (ready.status !== 200) return false;
+				const workers = (await http.get("/workers")).body as { type: string; instances: number }[];
+				return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
+			},
+			60_000,
+			200
+		);
 	} catch (err) {
 		// never leave processes behind: they would keep jest (and the servers) running
 		const logs = procs.map(p => `--- ${p.name} ---\n${p.output.slice(-2_000)}`).join("\n");
@@ -185,7 +194,6 @@ export async function startDeployment(
 		}
 	};
 }
-
 
 /** GET /movies from `concurrency` loops until `stop()`; outcomes counted by status (or error name), never thrown. */
 export function steadyLoad(sys: System, concurrency = 4, maxRequests = 5_000) {
@@ -219,14 +227,19 @@ export async function contractHolds(sys: System): Promise<void> {
 	const created = await sys.request("POST", "/movies", { title: `Back ${Date.now()}`, genres: ["drama"] });
 	if (created.status !== 201) throw new Error(`POST /movies answered ${created.status}: ${JSON.stringify(created.body)}`);
 	const fetched = await sys.get(`/movies/${created.body.id}`);
-	if (fetched.body.title !== created.body.title || fetched.body.genres?.[0] !== "drama") throw new Error(`GET /movies/:id answered ${JSON.stringify(fetched.body)}`);
+	if (fetched.body.title !== created.body.title || fetched.body.genres?.[0] !== "drama")
+		throw new Error(`GET /movies/:id answered ${JSON.stringify(fetched.body)}`);
 	if ((await sys.request("DELETE", `/movies/${created.body.id}`)).status !== 200) throw new Error("DELETE /movies/:id failed");
 	// 503 means "retry later" (e.g. while the bus elects a new leader): a client retries
-	const report = await eventually(async () => {
-		const res = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
-		if (res.status !== 202 && res.status !== 503) throw new Error(`POST /levels answered ${res.status}: ${JSON.stringify(res.body)}`);
-		return res.status === 202 && res;
-	}, 15_000, 250);
+	const report = await eventually(
+		async () => {
+			const res = await sys.request("POST", "/levels", { can_id: "777", level: "12.5" });
+			if (res.status !== 202 && res.status !== 503) throw new Error(`POST /levels answered ${res.status}: ${JSON.stringify(res.body)}`);
+			return res.status === 202 && res;
+		},
+		15_000,
+		250
+	);
 	await eventually(async () => (await sys.get(`/reports/${report.body.id}`)).body.status === "applied", 10_000);
 	const types = ((await sys.get("/workers")).body as { type: string }[]).map(w => w.type);
 	for (const type of ["db", "pilot", "rest", "systemManager", "trashReport"]) if (!types.includes(type)) throw new Error(`no ${type} in /workers: ${types}`);

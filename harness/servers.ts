@@ -237,14 +237,7 @@ function tail(file: string, lines = 30): string {
  * Fails early when a process exits, or after `timeoutMs` (then the processes are killed); the
  * error carries the tail of the log.
  */
-async function waitReady(
-	name: string,
-	procs: Proc[],
-	logFile: string,
-	marker: string | null,
-	probe: () => Promise<boolean>,
-	timeoutMs: number
-): Promise<void> {
+async function waitReady(name: string, procs: Proc[], logFile: string, marker: string | null, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
 	const started = Date.now();
 	for (;;) {
 		const dead = procs.find(p => p.hasExited());
@@ -341,9 +334,11 @@ function lifecycle(
 	let procs: Proc[] = [];
 	const stopAll = (signal: NodeJS.Signals, graceMs: number) =>
 		// one by one, in the order boot() listed them: the server first, then helpers it needs (epmd)
-		procs.reduce<Promise<void>>((prev, p) => prev.then(() => terminate(p, signal, graceMs)), Promise.resolve()).then(() => {
-			procs = [];
-		});
+		procs
+			.reduce<Promise<void>>((prev, p) => prev.then(() => terminate(p, signal, graceMs)), Promise.resolve())
+			.then(() => {
+				procs = [];
+			});
 	return {
 		dir: () => dir,
 		async start() {
@@ -629,7 +624,11 @@ export async function startPostgres(): Promise<PostgresServer> {
 	return Object.assign(await startServer(life, base, port), {
 		async createDatabase(name: string) {
 			const quoted = `"${name.replace(/"/g, '""')}"`;
-			const result = await run(path.join(bin, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-c", `CREATE DATABASE ${quoted}`], env);
+			const result = await run(
+				path.join(bin, "psql"),
+				["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-c", `CREATE DATABASE ${quoted}`],
+				env
+			);
 			if (!result.ok) throw new Error(`CREATE DATABASE ${quoted} failed: ${result.output}`);
 			return `${base}/${encodeURIComponent(name)}`;
 		}

@@ -71,7 +71,8 @@ export async function eventually<T>(probe: () => Promise<T> | T, timeoutMs = 5_0
 		} catch (err) {
 			last = err;
 		}
-		if (Date.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+		if (Date.now() > deadline)
+			throw new Error(`Condition not met within ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
 		await new Promise(r => setTimeout(r, everyMs));
 	}
 }

@@ -78,10 +78,12 @@ export function parseDuration(value: string | undefined, fallbackMs: number): nu
 /** Comma list of service names; each must be one of the six. */
 export function parseServices(value: string | undefined): ServiceName[] {
 	if (value == null || value.trim() === "") return [...ALL_SERVICES];
-	const names = value.split(",").map(s => s.trim()).filter(Boolean);
+	const names = value
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
 	for (const name of names) {
-		if (!(ALL_SERVICES as readonly string[]).includes(name))
-			throw new Error(`Unknown service "${name}" in SERVICES (known: ${ALL_SERVICES.join(", ")})`);
+		if (!(ALL_SERVICES as readonly string[]).includes(name)) throw new Error(`Unknown service "${name}" in SERVICES (known: ${ALL_SERVICES.join(", ")})`);
 	}
 	return names as ServiceName[];
 }

@@ -25,9 +25,7 @@ export function GracefulHttpMiddleware(): Middleware {
 			// No middleware hook runs before the tracker's waits: wrap stop() itself.
 			const stop = broker.stop.bind(broker);
 			broker.stop = () => {
-				servers = broker.services
-					.map(svc => (svc as unknown as { server?: Server }).server)
-					.filter((server): server is Server => server?.listening === true);
+				servers = broker.services.map(svc => (svc as unknown as { server?: Server }).server).filter((server): server is Server => server?.listening === true);
 				closing = servers.map(server => new Promise<void>(resolve => server.close(() => resolve())));
 				return stop();
 			};

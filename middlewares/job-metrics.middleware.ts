@@ -79,8 +79,18 @@ export function JobMetricsMiddleware(): Middleware {
 			enabled = b.isMetricsEnabled();
 			if (!enabled) return;
 			const m = b.metrics;
-			m.register({ type: "counter", name: JOB_METRICS.received, labelNames: ["service", "type"], description: "Messages received by a service (request, event, report)" });
-			m.register({ type: "counter", name: JOB_METRICS.sent, labelNames: ["service", "type"], description: "Messages sent by a service (request, event, report)" });
+			m.register({
+				type: "counter",
+				name: JOB_METRICS.received,
+				labelNames: ["service", "type"],
+				description: "Messages received by a service (request, event, report)"
+			});
+			m.register({
+				type: "counter",
+				name: JOB_METRICS.sent,
+				labelNames: ["service", "type"],
+				description: "Messages sent by a service (request, event, report)"
+			});
 			m.register({ type: "counter", name: JOB_METRICS.errors, labelNames: ["service", "error_type"], description: "Jobs that failed, by error type" });
 			m.register({
 				type: "histogram",

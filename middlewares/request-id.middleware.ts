@@ -11,7 +11,8 @@ const requestIDs = new AsyncLocalStorage<string>();
 export const currentRequestID = (): string | undefined => requestIDs.getStore();
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
-const within = (next: Handler): Handler =>
+const within =
+	(next: Handler): Handler =>
 	(ctx, ...rest) => {
 		const id = (ctx as Context | null)?.requestID;
 		return id ? requestIDs.run(id, next, ctx, ...rest) : next(ctx, ...rest);
@@ -40,7 +41,13 @@ type Printer = (args: unknown[]) => unknown[];
  * `{"ts":…,"level":"info","msg":"…","requestID":"req-42",…}`.
  */
 export function logFormatter(json: boolean) {
-	return function (this: { levelColorStr?: Record<string, string> }, level: string, args: unknown[], bindings: Bindings, { printArgs }: { printArgs: Printer }): string[] {
+	return function (
+		this: { levelColorStr?: Record<string, string> },
+		level: string,
+		args: unknown[],
+		bindings: Bindings,
+		{ printArgs }: { printArgs: Printer }
+	): string[] {
 		const requestID = currentRequestID();
 		if (json) return [JSON.stringify({ ts: Date.now(), level, msg: printArgs(args).join(" "), ...bindings, ...(requestID ? { requestID } : {}) })];
 		return [

@@ -6,7 +6,7 @@ import { StoreReadinessMixin } from "./store-readiness.mixin";
 
 interface StoresVars<K extends string> {
 	adapters: Record<K, StoreAdapter>;
-	stores: Record<K, Store<any>>;
+	stores: Record<K, Store<{ _id: string }>>;
 }
 
 /**
@@ -20,7 +20,7 @@ export function StoresMixin<K extends string>(tables: Record<K, Columns>): Parti
 		mixins: [StoreReadinessMixin],
 		created() {
 			this.adapters = {} as Record<K, StoreAdapter>;
-			this.stores = {} as Record<K, Store<any>>;
+			this.stores = {} as Record<K, Store<{ _id: string }>>;
 			for (const name of names) {
 				const adapter = createAdapter(name, tables[name], { uri: config.dbUri, dataDir: config.dataDir });
 				adapter.init(this.broker, this as unknown as Service);

@@ -70,7 +70,9 @@
 		try {
 			const res = await fetch("/workers");
 			if (res.status === 401)
-				notice("This gateway requires a token for reads (API_TOKEN_READS), and a browser's EventSource cannot send one. Open the dashboard through a proxy that adds the Authorization header, or run the gateway without API_TOKEN_READS.");
+				notice(
+					"This gateway requires a token for reads (API_TOKEN_READS), and a browser's EventSource cannot send one. Open the dashboard through a proxy that adds the Authorization header, or run the gateway without API_TOKEN_READS."
+				);
 			else if (res.ok) notice("");
 		} catch {
 			// the gateway is down: the status says so already
@@ -150,11 +152,13 @@
 	function renderAllCans() {
 		const grid = byTestId("cans");
 		state.canEls = new Map();
-		const els = [...state.cans.values()].sort((a, b) => byCanId(a.canId, b.canId)).map(can => {
-			const el = canElement(can);
-			state.canEls.set(can.canId, el);
-			return el;
-		});
+		const els = [...state.cans.values()]
+			.sort((a, b) => byCanId(a.canId, b.canId))
+			.map(can => {
+				const el = canElement(can);
+				state.canEls.set(can.canId, el);
+				return el;
+			});
 		grid.replaceChildren(...els);
 		byTestId("cans-empty").hidden = els.length > 0;
 		renderSummary();
@@ -270,7 +274,10 @@
 					cursor: { y: false },
 					scales: { y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.1))] } },
 					series: [{}, { label: "level updates/s", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.12)", width: 2, points: { show: false } }],
-					axes: [{ stroke: "#475569", grid: { stroke: "#e2e8f0" } }, { stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: 48 }]
+					axes: [
+						{ stroke: "#475569", grid: { stroke: "#e2e8f0" } },
+						{ stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: 48 }
+					]
 				},
 				[xs, ys],
 				box

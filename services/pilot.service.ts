@@ -73,10 +73,14 @@ const PilotService: ServiceSchema = {
 				title: { ...movieFields.title, optional: true }
 			},
 			async handler(ctx: Context<Partial<MovieInput> & { id: string }>): Promise<Movie> {
-				const movie = await ctx.call<Movie, object>("db.update", {
-					...ctx.params,
-					updatedAt: new Date().toISOString()
-				}, DB_CALL);
+				const movie = await ctx.call<Movie, object>(
+					"db.update",
+					{
+						...ctx.params,
+						updatedAt: new Date().toISOString()
+					},
+					DB_CALL
+				);
 				this.logger.info(`Movie ${movie.id} updated`);
 				ctx.emit("movie.updated", movie);
 				return movie;

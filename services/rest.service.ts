@@ -86,8 +86,14 @@ const RestService: ServiceSchema<RestSettings> = {
 					: {}),
 				onBeforeCall(ctx: Context, route: unknown, req: IncomingMessage) {
 					// A write must say it is JSON: anything else would reach the action as an empty body.
-					if (WRITES.has(req.method ?? "") && Number(req.headers["content-length"] ?? 0) > 0 && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
-						throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", { contentType: req.headers["content-type"] ?? null });
+					if (
+						WRITES.has(req.method ?? "") &&
+						Number(req.headers["content-length"] ?? 0) > 0 &&
+						!/^application\/json\b/i.test(req.headers["content-type"] ?? "")
+					)
+						throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", {
+							contentType: req.headers["content-type"] ?? null
+						});
 				},
 				logging: true
 			},

@@ -77,7 +77,7 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 			timeout: 0,
 			async handler(ctx: Context<{ count: number }>): Promise<{ published: number; ms: number }> {
 				const started = performance.now();
-				for (let sent = 0; sent < ctx.params.count; ) {
+				for (let sent = 0; sent < ctx.params.count;) {
 					const batch: Promise<unknown>[] = [];
 					for (; batch.length < BURST_BATCH && sent < ctx.params.count; sent++) {
 						batch.push(this.broker.sendToChannel(CHANNEL, this.nextReport(this.cans[sent % this.cans.length])));

@@ -90,8 +90,7 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 			announce("worker.del", this.workers, next);
 
 			if (this.broker.isMetricsEnabled()) {
-				for (const type of new Set([...this.workers.keys(), ...next.keys()]))
-					this.broker.metrics.set(WORKERS_GAUGE, next.get(type)?.size ?? 0, { type });
+				for (const type of new Set([...this.workers.keys(), ...next.keys()])) this.broker.metrics.set(WORKERS_GAUGE, next.get(type)?.size ?? 0, { type });
 				this.broker.metrics.set(CONNECTED_GAUGE, new Set([...next.values()].flatMap(nodes => [...nodes])).size);
 			}
 			this.workers = next;

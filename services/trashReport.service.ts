@@ -87,9 +87,15 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			},
 			async handler(ctx: Context<LevelsParams>): Promise<CanLevel[]> {
 				const { min = 0, max = 100 } = ctx.params;
-				if (min > max) throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }]);
+				if (min > max)
+					throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [
+						{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }
+					]);
 				const docs = await this.stores.levels.all();
-				return docs.filter(d => d.level >= min && d.level <= max).map(toLevel).sort((a, b) => byCanId(a.canId, b.canId));
+				return docs
+					.filter(d => d.level >= min && d.level <= max)
+					.map(toLevel)
+					.sort((a, b) => byCanId(a.canId, b.canId));
 			}
 		},
 
@@ -108,7 +114,10 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			params: { id: { type: "string", min: 1, max: 128 } },
 			async handler(ctx: Context<{ id: string }>): Promise<ReportRecord> {
 				const doc = await this.stores.reports.get(ctx.params.id);
-				if (!doc) throw new Errors.MoleculerClientError(`Report '${ctx.params.id}' is unknown (or older than the retention).`, 404, "REPORT_NOT_FOUND", { id: ctx.params.id });
+				if (!doc)
+					throw new Errors.MoleculerClientError(`Report '${ctx.params.id}' is unknown (or older than the retention).`, 404, "REPORT_NOT_FOUND", {
+						id: ctx.params.id
+					});
 				return toRecord(doc);
 			}
 		},
@@ -200,10 +209,18 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		// at about the scrape interval, not followed per report (that cost each replica a message per
 		// report of the others).
 		if (this.broker.isMetricsEnabled())
-			void every(this.settings.levelGaugesEveryMs, async () => this.counters.setLevels(await this.stores.levels.all(), this.settings.fullThreshold), "Reading the levels for the gauges")();
+			void every(
+				this.settings.levelGaugesEveryMs,
+				async () => this.counters.setLevels(await this.stores.levels.all(), this.settings.fullThreshold),
+				"Reading the levels for the gauges"
+			)();
 		// Statuses older than the retention are forgotten (the bus keeps undelivered reports as long).
 		const cutoff = () => new Date(Date.now() - this.settings.reportRetentionMs).toISOString();
-		every(Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000), () => this.stores.reports.removeBefore("receivedAt", cutoff()), "Pruning report statuses");
+		every(
+			Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000),
+			() => this.stores.reports.removeBefore("receivedAt", cutoff()),
+			"Pruning report statuses"
+		);
 	},
 
 	stopped() {

@@ -8,10 +8,12 @@ declare module "moleculer" {
 		maxRetries?: number;
 		context?: boolean;
 		deadLettering?: Record<string, unknown>;
-		handler(this: TThis, payload: any, raw?: any): Promise<void> | void;
+		handler(this: TThis, payload: unknown, raw?: unknown): Promise<void> | void;
 	}
 
 	/** Schema properties added by our middlewares and mixins. */
+	// a merged declaration repeats the original's type parameters, used or not
+	// eslint-disable-next-line @typescript-eslint/no-unused-vars
 	interface ServiceSchema<TSettings, TMethods, TVars, TThis> {
 		channels?: Record<string, ChannelSchema<TThis>>;
 		/** Called once the mixins are merged (moleculer-db reads `adapter` from the merged schema). */

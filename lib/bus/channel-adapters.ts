@@ -1,12 +1,37 @@
 /**
- * Small fixes on top of @moleculer/channels 0.1.8 for the `trash-level` channel. Each one is a
- * subclass, not a fork, and says what it fixes.
+ * Small fixes on top of @moleculer/channels 0.1.8 for the `trash-level` channel, each a subclass,
+ * not a fork, saying what it fixes. They override the package's internals, so package.json pins
+ * exactly that version.
  */
 import { Adapters } from "@moleculer/channels";
+import type { ConfirmChannel, Options } from "amqplib";
 import { Errors } from "moleculer";
+import type { Logger } from "moleculer";
 import { retrying, RETRIES } from "../retry";
 
-const AmqpBase = (Adapters as unknown as Record<string, any>).AMQP as new (opts: object) => any;
+/** The members of the package's (untyped) adapter classes that these subclasses use. */
+interface AdapterBase {
+	logger: Logger;
+	connected: boolean;
+	stopping: boolean;
+	serializer: { serialize(payload: unknown): Buffer };
+	checkClientLibVersion(library: string, versions: string): boolean;
+	stopChannelActiveMessages(channelId: string): void;
+}
+type AmqpMessage = { properties: { headers?: object } };
+interface AmqpAdapterBase extends AdapterBase {
+	connection: { createConfirmChannel(): Promise<ConfirmChannel> };
+	opts: { amqp: { exchangeOptions?: Options.AssertExchange; messageOptions?: Options.Publish } };
+	tryConnect(): Promise<void>;
+	createConsumerHandler(chan: object): (msg: AmqpMessage | null) => Promise<void>;
+}
+interface NatsAdapterBase extends AdapterBase {
+	subscribe(chan: object, svc: object): Promise<void>;
+}
+const { AMQP: AmqpBase, NATS: NatsBase } = Adapters as unknown as {
+	AMQP: new (opts: object) => AmqpAdapterBase;
+	NATS: new (opts: object) => NatsAdapterBase;
+};
 
 /**
  * The AMQP adapter with three fixes:
@@ -20,10 +45,10 @@ const AmqpBase = (Adapters as unknown as Record<string, any>).AMQP as new (opts:
  *    The exchange is asserted once first, so publishing before any consumer exists is no channel error.
  */
 export class AmqpChannelAdapter extends AmqpBase {
-	private confirmChannel?: any;
+	private confirmChannel?: ConfirmChannel;
 	private readonly publishExchanges = new Set<string>();
 
-	async tryConnect(): Promise<void> {
+	override async tryConnect(): Promise<void> {
 		await super.tryConnect();
 		this.publishExchanges.clear();
 		this.confirmChannel = await this.connection.createConfirmChannel();
@@ -39,20 +64,20 @@ export class AmqpChannelAdapter extends AmqpBase {
 			await ch.assertExchange(channelName, "fanout", this.opts.amqp.exchangeOptions);
 			this.publishExchanges.add(channelName);
 		}
-		const data = opts.raw ? payload : this.serializer.serialize(payload);
+		const data = opts.raw ? (payload as Buffer) : this.serializer.serialize(payload);
 		const options = { ...this.opts.amqp.messageOptions, ...(opts.headers ? { headers: opts.headers } : {}) };
 		await new Promise<void>((resolve, reject) => {
 			ch.publish(channelName, opts.routingKey ?? "", data, options, (err: Error | null) => (err ? reject(err) : resolve()));
 		});
 	}
 
-	checkClientLibVersion(library: string, versions: string): boolean {
+	override checkClientLibVersion(library: string, versions: string): boolean {
 		return library === "amqplib" ? true : super.checkClientLibVersion(library, versions);
 	}
 
-	createConsumerHandler(chan: object) {
-		const handle = super.createConsumerHandler(chan) as (msg: { properties: { headers?: object } }) => Promise<void>;
-		return (msg: { properties: { headers?: object } } | null) => {
+	override createConsumerHandler(chan: object) {
+		const handle = super.createConsumerHandler(chan);
+		return async (msg: AmqpMessage | null) => {
 			// null: the queue was deleted under the consumer; nothing to handle
 			if (!msg) return;
 			msg.properties.headers ??= {};
@@ -60,8 +85,6 @@ export class AmqpChannelAdapter extends AmqpBase {
 		};
 	}
 }
-
-const NatsBase = (Adapters as unknown as Record<string, any>).NATS as new (opts: object) => any;
 
 /** JetStream's answer when a durable consumer was created by another client a moment earlier. */
 const CONSUMER_NAME_IN_USE = 10013;
@@ -72,7 +95,7 @@ const CONSUMER_NAME_IN_USE = 10013;
  * use") and failed to start. A second try finds the consumer and binds to it as a queue member.
  */
 export class NatsChannelAdapter extends NatsBase {
-	async subscribe(chan: { id: string }, svc: object): Promise<void> {
+	override async subscribe(chan: { id: string }, svc: object): Promise<void> {
 		await retrying(RETRIES.subscribe, () => super.subscribe(chan, svc), {
 			shouldRetry: err => (err as { api_error?: { err_code?: number } }).api_error?.err_code === CONSUMER_NAME_IN_USE,
 			onRetry: (_err, attempt) => {

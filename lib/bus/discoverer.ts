@@ -32,4 +32,3 @@ export class OutageTolerantDiscoverer extends (Discoverers.Local as unknown as L
 		return result;
 	}
 }
-

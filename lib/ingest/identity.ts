@@ -15,7 +15,12 @@ export interface BusIdentity {
  *  - in memory (no redelivery): a fresh id and now.
  */
 export function busIdentity(raw: unknown, now = new Date()): BusIdentity {
-	const msg = raw as { seq?: number; info?: { stream: string; timestampNanos: number }; content?: Buffer; properties?: { timestamp?: number; messageId?: string } } | null;
+	const msg = raw as {
+		seq?: number;
+		info?: { stream: string; timestampNanos: number };
+		content?: Buffer;
+		properties?: { timestamp?: number; messageId?: string };
+	} | null;
 	if (msg?.info && typeof msg.seq === "number") {
 		return { id: `nats:${msg.info.stream}:${msg.seq}`, reportedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)).toISOString() };
 	}

@@ -12,7 +12,7 @@ export class Unparseable {
  * `Unparseable` that ingest rejects with a reason.
  */
 export class LenientJSONSerializer extends Serializers.JSON {
-	override deserialize(buf: Buffer): any {
+	override deserialize(buf: Buffer): unknown {
 		try {
 			return super.deserialize(buf);
 		} catch {

@@ -156,7 +156,7 @@ export interface DeadLetter {
 export function deadLetter(rejected: Extract<CheckResult, { ok: false }>, body: unknown, fallback: BusIdentity, receivedAt: string): DeadLetter {
 	return {
 		reason: rejected.reason,
-		field: ((rejected.errors[0]?.field || "body") as RejectionReason),
+		field: (rejected.errors[0]?.field || "body") as RejectionReason,
 		report: body instanceof Unparseable ? body.text : body,
 		id: fallback.id,
 		receivedAt

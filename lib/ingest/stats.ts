@@ -28,7 +28,12 @@ export class IngestCounters {
 		metrics.register({ type: "counter", name: REPORT_METRICS.received, description: "Report deliveries taken from the bus (redeliveries too)" });
 		metrics.register({ type: "counter", name: REPORT_METRICS.applied, description: "Reports applied for the first time" });
 		metrics.register({ type: "counter", name: REPORT_METRICS.duplicates, description: "Redelivered reports that were applied before (no effect)" });
-		metrics.register({ type: "counter", name: REPORT_METRICS.rejected, labelNames: ["reason"], description: "Reports rejected, by the field that failed or bus_unavailable" });
+		metrics.register({
+			type: "counter",
+			name: REPORT_METRICS.rejected,
+			labelNames: ["reason"],
+			description: "Reports rejected, by the field that failed or bus_unavailable"
+		});
 		metrics.register({ type: "gauge", name: REPORT_METRICS.level, labelNames: ["can_id"], description: "Latest fill level of each can (%)" });
 		metrics.register({ type: "gauge", name: REPORT_METRICS.fullCans, description: "Cans at or above FULL_THRESHOLD" });
 		for (const what of ["received", "applied", "duplicates"] as const) metrics.increment(REPORT_METRICS[what], undefined, 0);
@@ -61,7 +66,10 @@ export class IngestCounters {
 
 /** trashReport's ingest counters summed over every live replica (each counts what it consumed). */
 export async function ingestStats(broker: ServiceBroker): Promise<IngestStats> {
-	const nodes = broker.registry.getServiceList({ onlyAvailable: true }).filter(s => s.name === "trashReport").map(s => s.nodeID);
+	const nodes = broker.registry
+		.getServiceList({ onlyAvailable: true })
+		.filter(s => s.name === "trashReport")
+		.map(s => s.nodeID);
 	const all = await Promise.all(nodes.map(nodeID => broker.call<IngestStats, object>("trashReport.stats", {}, { nodeID })));
 	const total: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
 	for (const s of all) {

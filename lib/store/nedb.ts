@@ -3,6 +3,19 @@ import lockfile from "proper-lockfile";
 import { KeyedLock } from "./keyed-lock";
 import type { Store } from "./store";
 
+/** The part of NeDB 3's Datastore (moleculer-db's MemoryAdapter `db`) used here. */
+interface Datastore {
+	findOneAsync(query: object): Promise<unknown>;
+	findAsync(query: object): Promise<unknown[]>;
+	updateAsync(query: object, update: object, options: object): Promise<{ numAffected: number; affectedDocuments: unknown }>;
+	removeAsync(query: object, options: object): Promise<number>;
+	countAsync(query: object): Promise<number>;
+	update(query: object, update: object, options: object): Promise<unknown>;
+	setAutocompactionInterval(ms: number): void;
+	stopAutocompaction(): void;
+	compactDatafileAsync(): Promise<void>;
+}
+
 /**
  * moleculer-db's NeDB adapter wraps `update` in a promisify around a Promise, which works but makes
  * Node print DEP0174 on every update; NeDB 3 has `updateAsync`, so use it. File-backed stores are
@@ -11,7 +24,7 @@ import type { Store } from "./store";
  * append logs, so it is locked, and a second opener fails with a clear error.
  */
 export class NeDbAdapter extends DbService.MemoryAdapter {
-	declare db: any;
+	declare db: Datastore;
 	private release?: () => void;
 
 	constructor(private readonly filename?: string) {
@@ -39,8 +52,7 @@ export class NeDbAdapter extends DbService.MemoryAdapter {
 		this.lock();
 		await super.connect();
 		const db = this.db;
-		db.update = (query: object, update: object, options: object) =>
-			db.updateAsync(query, update, options).then((r: { numAffected: number; affectedDocuments: unknown }) => [r.numAffected, r.affectedDocuments]);
+		db.update = (query: object, update: object, options: object) => db.updateAsync(query, update, options).then(r => [r.numAffected, r.affectedDocuments]);
 		if (this.filename) db.setAutocompactionInterval(60_000);
 	}
 
@@ -78,10 +90,9 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Stor
 	}
 	return {
 		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
-		all: () => db().findAsync({}),
+		all: async () => (await db().findAsync({})) as T[],
 		put: async doc => void (await upsert(doc)),
-		putManyIfNewer: docs =>
-			writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
+		putManyIfNewer: docs => writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
 		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
 		removeBefore: (field, value) => db().removeAsync({ [field]: { $lt: value } }, { multi: true }),
 		count: () => db().countAsync({})

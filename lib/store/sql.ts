@@ -1,5 +1,6 @@
 import type { Service, ServiceBroker } from "moleculer";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
+import type { CursorOptions } from "moleculer-db-adapter-sequelize";
 import { Op, Sequelize } from "sequelize";
 import type { Model, ModelStatic } from "sequelize";
 import { retrying, RETRIES } from "../retry";
@@ -45,7 +46,7 @@ export class SqlAdapter extends SequelizeDbAdapter {
 		return Object.fromEntries(Object.entries(entity.get({ plain: true }) as object).filter(([, v]) => v !== null));
 	}
 
-	override createCursor(params: Record<string, any> | undefined, isCounting?: boolean) {
+	override createCursor(params: CursorOptions | undefined, isCounting?: boolean) {
 		const cursor = super.createCursor.bind(this) as (p: object | undefined, counting?: boolean) => unknown;
 		if (typeof params?.search !== "string" || params.search === "") return cursor(params, isCounting);
 		const { search, searchFields, query, ...rest } = params;
@@ -72,7 +73,10 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
 		const sql =
 			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
-			`ON CONFLICT ("_id") DO UPDATE SET ${cols.filter(c => c !== "_id").map(c => `${q(c)} = EXCLUDED.${q(c)}`).join(", ")}` +
+			`ON CONFLICT ("_id") DO UPDATE SET ${cols
+				.filter(c => c !== "_id")
+				.map(c => `${q(c)} = EXCLUDED.${q(c)}`)
+				.join(", ")}` +
 			(condition ? ` WHERE ${condition(docs.length * cols.length + 1)}` : "") +
 			` RETURNING "_id"`;
 		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...extra];

@@ -56,7 +56,16 @@ describe("a process with a rate limit and secrets, on a NATS that wants credenti
 	beforeAll(async () => {
 		nats = await startNats({ jetstream: true, auth: { user: "trash", pass: password } });
 		port = await freePort();
-		server = startProcess({ TRANSPORTER: busUrl(password), API_TOKEN: token, RATE_LIMIT: "20", PORT: String(port), NODE_ID: "guarded", LOG_LEVEL: "debug", DB_URI: "memory://", SIM_AUTOSTART: "false" });
+		server = startProcess({
+			TRANSPORTER: busUrl(password),
+			API_TOKEN: token,
+			RATE_LIMIT: "20",
+			PORT: String(port),
+			NODE_ID: "guarded",
+			LOG_LEVEL: "debug",
+			DB_URI: "memory://",
+			SIM_AUTOSTART: "false"
+		});
 		await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200, 20_000, 200);
 	}, 60_000);
 	afterAll(async () => {

@@ -17,8 +17,11 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 	const results = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-bench-")), "results.json");
 	const before = [committed("bench/results.json"), committed("docs/benchmarks.md")];
 	const output = await new Promise<string>((resolve, reject) =>
-		execFile("npm", ["run", "--silent", "bench", "--", "--smoke", "--results", results], { cwd: ROOT, env: process.env, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-			err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout)
+		execFile(
+			"npm",
+			["run", "--silent", "bench", "--", "--smoke", "--results", results],
+			{ cwd: ROOT, env: process.env, timeout: 120_000, maxBuffer: 16 << 20 },
+			(err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout))
 		)
 	);
 	const r = JSON.parse(fs.readFileSync(results, "utf8")) as Results;
@@ -34,12 +37,22 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 		if (row.id !== "5a") expect(row.cpuUsPerItem).toBeGreaterThan(0);
 	}
 	// the baselines the issue names
-	expect(Object.fromEntries(r.rows.map(row => [row.id, row.baseline]))).toMatchObject({ "2a": "1a", "2b": "1b", "3a": "2a", "3b": "2b", "4": "1c", "5b": "5a", "5c": "5a" });
+	expect(Object.fromEntries(r.rows.map(row => [row.id, row.baseline]))).toMatchObject({
+		"2a": "1a",
+		"2b": "1b",
+		"3a": "2a",
+		"3b": "2b",
+		"4": "1c",
+		"5b": "5a",
+		"5c": "5a"
+	});
 	expect(r.settings).toEqual({ connections: 16, durationS: 1, reports: 1_000 });
 
 	expect(r.startToReadyMs).toBeGreaterThan(0);
 	const processes = r.memory.map(m => `${m.deployment}/${m.process}`);
-	expect(processes).toEqual(expect.arrayContaining(["embedded/npm start (all six)", "nats/gateway", "nats/db", "amqp/trashReport", "ingest nats/trashReport-1"]));
+	expect(processes).toEqual(
+		expect.arrayContaining(["embedded/npm start (all six)", "nats/gateway", "nats/db", "amqp/trashReport", "ingest nats/trashReport-1"])
+	);
 	for (const m of r.memory) expect(m.maxRssMB).toBeGreaterThan(10);
 	// rows 2 and 3 per endpoint, ingest on NATS and on AMQP, start-to-ready, memory
 	expect(r.targets).toHaveLength(8);

@@ -24,7 +24,8 @@ describe("a 3-node NATS cluster losing a node under load", () => {
 
 	it("keeps serving and ingesting; every client reconnects to the surviving nodes in under 2 s", async () => {
 		const [doomed, ...survivors] = cluster.nodes;
-		const connz = async (node: (typeof survivors)[number]) => ((await (await fetch(`${node.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
+		const connz = async (node: (typeof survivors)[number]) =>
+			((await (await fetch(`${node.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
 		const onSurvivors = async () => (await Promise.all(survivors.map(connz))).reduce((a, b) => a + b, 0);
 		// every process of the deployment and the test's own node hold two connections each:
 		// the transporter's and the channel adapter's
@@ -39,7 +40,9 @@ describe("a 3-node NATS cluster losing a node under load", () => {
 		const reconnectMs = Date.now() - killedAt;
 		await new Promise(r => setTimeout(r, 2_000));
 		const result = await load.stop();
-		console.log(`[nats cluster] node killed under load: all ${clients} connections on the survivors after ${reconnectMs} ms; ${result.failed} of ${result.total} requests failed`);
+		console.log(
+			`[nats cluster] node killed under load: all ${clients} connections on the survivors after ${reconnectMs} ms; ${result.failed} of ${result.total} requests failed`
+		);
 		expect(reconnectMs).toBeLessThan(2_000);
 		expect(result.ok).toBeGreaterThan(result.failed);
 		await contractHolds(sys);
@@ -67,10 +70,14 @@ describe("RabbitMQ stopped and started again on the same port", () => {
 		await eventually(async () => (await sys.get("/health/ready")).status === 200, 60_000, 250);
 		const expected = new Map<string, number>();
 		for (const p of sys.procs) for (const s of p.services) expected.set(s, (expected.get(s) ?? 0) + 1);
-		await eventually(async () => {
-			const workers = (await sys.get("/workers")).body as { type: string; instances: number }[];
-			return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
-		}, 30_000, 250);
+		await eventually(
+			async () => {
+				const workers = (await sys.get("/workers")).body as { type: string; instances: number }[];
+				return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
+			},
+			30_000,
+			250
+		);
 		console.log(`[amqp] RabbitMQ restart took ${upMs} ms; the deployment was ready again ${Date.now() - downAt} ms after the stop`);
 		await contractHolds(sys);
 		for (const proc of sys.procs) expect(proc.child.exitCode).toBeNull();
@@ -159,9 +166,12 @@ describe("NATS (JetStream on file storage) restarted in the middle of a burst", 
 		const pg = new Client({ connectionString: sys.env.DB_URI });
 		await pg.connect();
 		try {
-			const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied' AND "_id" = ANY($1)`, [confirmed])).rows[0].count);
+			const applied = async () =>
+				Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied' AND "_id" = ANY($1)`, [confirmed])).rows[0].count);
 			await eventually(async () => (await applied()) === confirmed.length, 60_000, 250);
-			console.log(`[nats restart] ${confirmed.length} of ${total} publishes confirmed (${failed} failed while the server was down): all ${confirmed.length} applied`);
+			console.log(
+				`[nats restart] ${confirmed.length} of ${total} publishes confirmed (${failed} failed while the server was down): all ${confirmed.length} applied`
+			);
 		} finally {
 			await pg.end();
 		}

@@ -34,7 +34,15 @@ function launchChromium(): Promise<Browser> {
 		executablePath: "/usr/bin/chromium",
 		headless: true,
 		// without the background-networking flags Chromium keeps calling home on this closed network
-		args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+		args: [
+			"--no-sandbox",
+			"--disable-gpu",
+			"--disable-quic",
+			"--no-first-run",
+			"--disable-background-networking",
+			"--disable-component-update",
+			"--disable-sync"
+		]
 	});
 }
 
@@ -114,10 +122,14 @@ describe("the live dashboard", () => {
 		const before = await barLevels(page);
 		const started = Date.now();
 		await sys.broker.call("simulator.burst", { count: 300 });
-		await eventually(async () => {
-			const now = await barLevels(page);
-			return Object.keys(before).filter(canId => now[canId] !== before[canId]).length === 10;
-		}, 2_000 - (Date.now() - started), 20);
+		await eventually(
+			async () => {
+				const now = await barLevels(page);
+				return Object.keys(before).filter(canId => now[canId] !== before[canId]).length === 10;
+			},
+			2_000 - (Date.now() - started),
+			20
+		);
 		console.log(`dashboard: every bar changed ${Date.now() - started} ms after the burst of 300 reports began`);
 		// once the burst is applied, the bars show exactly what the store has
 		await eventually(async () => isDeepStrictEqual(await barLevels(page), levelsOf((await sys.get("/levels")).body)), 5_000, 100);
@@ -127,7 +139,11 @@ describe("the live dashboard", () => {
 
 	it("lists as full exactly the cans of GET /levels?min=<threshold>, fullest first, in red", async () => {
 		// one over, one exactly at and one just under the threshold
-		for (const [canId, level] of [["full-1", 97], ["edge", THRESHOLD], ["almost", THRESHOLD - 0.01]] as const)
+		for (const [canId, level] of [
+			["full-1", 97],
+			["edge", THRESHOLD],
+			["almost", THRESHOLD - 0.01]
+		] as const)
 			expect((await sys.request("POST", "/levels", { can_id: canId, level })).status).toBe(202);
 		const fullIds = (levels: CanLevel[]) => levels.map(can => can.canId).sort();
 		const onPage = () => page.$$eval('[data-testid="full-can"]', els => els.map(el => (el as HTMLElement).dataset.canId!));
@@ -136,7 +152,9 @@ describe("the live dashboard", () => {
 			full = (await sys.get(`/levels?min=${THRESHOLD}`)).body;
 			return full.some(can => can.canId === "edge") && JSON.stringify([...(await onPage())].sort()) === JSON.stringify(fullIds(full));
 		}, 3_000);
-		expect(await onPage()).toEqual([...full].sort((a, b) => b.level - a.level || a.canId.localeCompare(b.canId, "en", { numeric: true })).map(can => can.canId));
+		expect(await onPage()).toEqual(
+			[...full].sort((a, b) => b.level - a.level || a.canId.localeCompare(b.canId, "en", { numeric: true })).map(can => can.canId)
+		);
 		expect(await onPage()).not.toContain("almost");
 		expect(await page.locator('[data-testid="full-count"]').textContent()).toBe(String(full.length));
 		expect(await page.locator('[data-testid="threshold"]').textContent()).toBe(String(THRESHOLD));
@@ -225,7 +243,12 @@ describe("the event stream's bounds (a second gateway with small limits, on the 
 		const text = await readStream(first, /: heartbeat\n\n/);
 		expect(text.startsWith("retry: 1000\n\nevent: snapshot\ndata: ")).toBe(true);
 		const snapshot = JSON.parse(/^data: (.*)$/m.exec(text)![1]) as LiveSnapshot;
-		expect(snapshot).toMatchObject({ nodeID: sys.broker.nodeID, fullThreshold: THRESHOLD, levels: (await sys.get("/levels")).body, workers: (await sys.get("/workers")).body });
+		expect(snapshot).toMatchObject({
+			nodeID: sys.broker.nodeID,
+			fullThreshold: THRESHOLD,
+			levels: (await sys.get("/levels")).body,
+			workers: (await sys.get("/workers")).body
+		});
 		// no pilot in this system: the movie count is unknown, and the stream will ask again
 		expect(snapshot.movies).toBeNull();
 		// the closed stream frees its place

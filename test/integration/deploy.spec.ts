@@ -57,7 +57,12 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function writeEnvFile(name: string, vars: Record<string, string>): string {
 	const file = path.join(tmp, name);
-	fs.writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join(""));
+	fs.writeFileSync(
+		file,
+		Object.entries(vars)
+			.map(([k, v]) => `${k}=${v}\n`)
+			.join("")
+	);
 	return file;
 }
 
@@ -96,7 +101,9 @@ describe.each(VARIANTS)("docker-compose on $transporter ($file)", ({ file, bus, 
 	});
 
 	it("runs each service in its own container, with db and trash-report replicated", () => {
-		const apps = Object.fromEntries(appServices(compose).map(([name, svc]) => [name, { services: svc.environment?.SERVICES, replicas: svc.deploy?.replicas ?? 1 }]));
+		const apps = Object.fromEntries(
+			appServices(compose).map(([name, svc]) => [name, { services: svc.environment?.SERVICES, replicas: svc.deploy?.replicas ?? 1 }])
+		);
 		expect(apps).toEqual(APP_SERVICES);
 	});
 
@@ -157,7 +164,8 @@ describe.each(VARIANTS)("docker-compose on $transporter ($file)", ({ file, bus, 
 			"/etc/grafana/provisioning": "monitoring/grafana/provisioning",
 			"/var/lib/grafana/dashboards": "monitoring/grafana/dashboards"
 		});
-		for (const source of [...Object.values(mounts("prometheus")), ...Object.values(mounts("grafana"))]) expect({ source, exists: fs.existsSync(path.join(ROOT, source)) }).toEqual({ source, exists: true });
+		for (const source of [...Object.values(mounts("prometheus")), ...Object.values(mounts("grafana"))])
+			expect({ source, exists: fs.existsSync(path.join(ROOT, source)) }).toEqual({ source, exists: true });
 	});
 
 	it("has every process Prometheus scrapes, by the names and port it scrapes them", () => {
@@ -165,7 +173,11 @@ describe.each(VARIANTS)("docker-compose on $transporter ($file)", ({ file, bus, 
 			scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; port: number }[] }[];
 		};
 		const job = (name: string) => prometheus.scrape_configs.find(j => j.job_name === name)!.dns_sd_configs![0];
-		expect(job("trash-bus").names.sort()).toEqual(appServices(compose).map(([name]) => name).sort());
+		expect(job("trash-bus").names.sort()).toEqual(
+			appServices(compose)
+				.map(([name]) => name)
+				.sort()
+		);
 		expect(String(job("trash-bus").port)).toBe(compose.services.gateway.environment?.METRICS_PORT);
 		// the exporter of this variant's bus is one of the scraped names
 		expect([job("nats").names, job("rabbitmq").names].flat()).toContain(bus === "nats" ? "nats-exporter" : "rabbitmq");
@@ -259,7 +271,11 @@ describe.each(VARIANTS)("Kubernetes overlay $transporter", ({ transporter, bus, 
 		);
 		expect(apps).toEqual({ ...APP_SERVICES, gateway: { services: "rest", replicas: 2 } });
 		for (const w of workloads()) {
-			for (const c of w.spec.template.spec.containers) expect({ container: `${w.metadata.name}/${c.name}`, resources: Object.keys(c.resources ?? {}).sort() }).toEqual({ container: `${w.metadata.name}/${c.name}`, resources: ["limits", "requests"] });
+			for (const c of w.spec.template.spec.containers)
+				expect({ container: `${w.metadata.name}/${c.name}`, resources: Object.keys(c.resources ?? {}).sort() }).toEqual({
+					container: `${w.metadata.name}/${c.name}`,
+					resources: ["limits", "requests"]
+				});
 		}
 		for (const d of byKind("Deployment")) {
 			const annotations = d.spec.template.metadata.annotations;
@@ -293,8 +309,15 @@ describe.each(VARIANTS)("Kubernetes overlay $transporter", ({ transporter, bus, 
 					expect({ container: d.metadata.name, kind, httpGet: !!probe }).toEqual({ container: d.metadata.name, kind, httpGet: true });
 					const target = c.ports.find((p: any) => p.name === probe.port || p.containerPort === probe.port)?.containerPort;
 					const served =
-						(serves.includes("rest") && target === port && GATEWAY_ALIASES.has(`GET ${probe.path}`)) || (metricsOn && target === metricsPort && probe.path === METRICS_PATH);
-					expect({ container: d.metadata.name, kind, path: probe.path, target, served }).toEqual({ container: d.metadata.name, kind, path: probe.path, target, served: true });
+						(serves.includes("rest") && target === port && GATEWAY_ALIASES.has(`GET ${probe.path}`)) ||
+						(metricsOn && target === metricsPort && probe.path === METRICS_PATH);
+					expect({ container: d.metadata.name, kind, path: probe.path, target, served }).toEqual({
+						container: d.metadata.name,
+						kind,
+						path: probe.path,
+						target,
+						served: true
+					});
 					probes++;
 				}
 			}
@@ -329,9 +352,12 @@ describe.each(VARIANTS)("Kubernetes overlay $transporter", ({ transporter, bus, 
 	});
 
 	it("takes credentials from Secret templates with placeholders, by keys they have", () => {
-		const refs = workloads().flatMap(w => w.spec.template.spec.containers.flatMap((c: any) => (c.env ?? []).flatMap((e: any) => e.valueFrom?.secretKeyRef ?? [])));
+		const refs = workloads().flatMap(w =>
+			w.spec.template.spec.containers.flatMap((c: any) => (c.env ?? []).flatMap((e: any) => e.valueFrom?.secretKeyRef ?? []))
+		);
 		expect(refs.length).toBeGreaterThan(10);
-		for (const ref of refs) expect({ ref, keys: Object.keys(get("Secret", ref.name).stringData ?? {}) }).toEqual({ ref, keys: expect.arrayContaining([ref.key]) });
+		for (const ref of refs)
+			expect({ ref, keys: Object.keys(get("Secret", ref.name).stringData ?? {}) }).toEqual({ ref, keys: expect.arrayContaining([ref.key]) });
 		for (const secret of byKind("Secret")) {
 			expect(secret.data).toBeUndefined();
 			expect(Object.values(secret.stringData!).some(v => v.includes(PLACEHOLDER))).toBe(true);
@@ -346,7 +372,11 @@ describe.each(VARIANTS)("Kubernetes overlay $transporter", ({ transporter, bus, 
 	it("selects pods by their labels, targets ports the containers have, and points PDBs, the HPA and the Ingress at what exists", () => {
 		const podsOf = (selector: Record<string, string>) =>
 			workloads().filter(w => Object.entries(selector).every(([k, v]) => w.spec.template.metadata.labels?.[k] === v));
-		for (const w of workloads()) expect({ workload: w.metadata.name, labels: w.spec.template.metadata.labels }).toEqual({ workload: w.metadata.name, labels: expect.objectContaining(w.spec.selector.matchLabels) });
+		for (const w of workloads())
+			expect({ workload: w.metadata.name, labels: w.spec.template.metadata.labels }).toEqual({
+				workload: w.metadata.name,
+				labels: expect.objectContaining(w.spec.selector.matchLabels)
+			});
 		for (const svc of byKind("Service")) {
 			const [target, ...others] = podsOf(svc.spec.selector);
 			expect({ service: svc.metadata.name, pods: [target?.metadata.name, ...others] }).toEqual({ service: svc.metadata.name, pods: [expect.any(String)] });
@@ -359,7 +389,11 @@ describe.each(VARIANTS)("Kubernetes overlay $transporter", ({ transporter, bus, 
 			expect({ pdb: pdb.metadata.name, others }).toEqual({ pdb: pdb.metadata.name, others: [] });
 			expect(pdb.spec.minAvailable).toBeLessThan(target.spec.replicas);
 		}
-		expect(byKind("PodDisruptionBudget").map(p => p.metadata.name).sort()).toEqual(["db", "gateway", "trash-report"]);
+		expect(
+			byKind("PodDisruptionBudget")
+				.map(p => p.metadata.name)
+				.sort()
+		).toEqual(["db", "gateway", "trash-report"]);
 		const [hpa] = byKind("HorizontalPodAutoscaler");
 		expect(get(hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name).metadata.name).toBe("gateway");
 		const [ingress] = byKind("Ingress");
@@ -393,7 +427,8 @@ describe("the compose files run as local processes of the production build", () 
 
 	it("has no dev dependency in the image, not even the `node` runtime package", () => {
 		expect(fs.existsSync(path.join(imageDir, "node_modules/moleculer"))).toBe(true);
-		for (const dev of ["node", "typescript", "tsx", "jest", "moleculer-repl"]) expect({ dev, installed: fs.existsSync(path.join(imageDir, "node_modules", dev)) }).toEqual({ dev, installed: false });
+		for (const dev of ["node", "typescript", "tsx", "jest", "moleculer-repl"])
+			expect({ dev, installed: fs.existsSync(path.join(imageDir, "node_modules", dev)) }).toEqual({ dev, installed: false });
 	});
 
 	describe.each(VARIANTS)("$file", ({ transporter, file, bus }) => {
@@ -428,13 +463,17 @@ describe("the compose files run as local processes of the production build", () 
 			run = await runComposeApps(compose, imageDir, hosts, `compose-${transporter}-${process.pid}`);
 			const started = Date.now();
 			try {
-				await eventually(async () => {
-					const dead = run.procs.find(p => p.child.exitCode != null);
-					if (dead) throw Object.assign(new Error(`${dead.service} exited with ${dead.child.exitCode}`), { fatal: true });
-					if ((await gateway().get("/health/ready")).status !== 200) return false;
-					const workers = (await gateway().get("/workers")).body as { type: string; instances: number }[];
-					return workers.find(w => w.type === "db")?.instances === 2 && workers.find(w => w.type === "trashReport")?.instances === 3;
-				}, 60_000, 250);
+				await eventually(
+					async () => {
+						const dead = run.procs.find(p => p.child.exitCode != null);
+						if (dead) throw Object.assign(new Error(`${dead.service} exited with ${dead.child.exitCode}`), { fatal: true });
+						if ((await gateway().get("/health/ready")).status !== 200) return false;
+						const workers = (await gateway().get("/workers")).body as { type: string; instances: number }[];
+						return workers.find(w => w.type === "db")?.instances === 2 && workers.find(w => w.type === "trashReport")?.instances === 3;
+					},
+					60_000,
+					250
+				);
 			} catch (err) {
 				throw new Error(`${file} did not become ready: ${(err as Error).message}\n${run.logs()}`);
 			}

@@ -31,7 +31,11 @@ describe.each(KINDS)("on %s", kind => {
 			served.set(nodeID, (served.get(nodeID) ?? 0) + 1);
 		}
 		console.log(`[${kind}] db.count served per node:`, Object.fromEntries(served));
-		expect([...served.keys()].sort()).toEqual(dbProcs().map(p => p.nodeID).sort());
+		expect([...served.keys()].sort()).toEqual(
+			dbProcs()
+				.map(p => p.nodeID)
+				.sort()
+		);
 		for (const n of served.values()) expect(n).toBeGreaterThanOrEqual(10);
 	});
 
@@ -46,7 +50,9 @@ describe.each(KINDS)("on %s", kind => {
 		await new Promise(r => setTimeout(r, 1_000));
 		const result = await load.stop();
 		const { failed } = result;
-		console.log(`[${kind}] kill -9 of ${victim.name} under load: ${failed} of ${result.total} requests failed (${((100 * failed) / result.total).toFixed(2)} %), statuses ${JSON.stringify(result.statuses)}; gone from /workers after ${goneAfter} ms`);
+		console.log(
+			`[${kind}] kill -9 of ${victim.name} under load: ${failed} of ${result.total} requests failed (${((100 * failed) / result.total).toFixed(2)} %), statuses ${JSON.stringify(result.statuses)}; gone from /workers after ${goneAfter} ms`
+		);
 		// The goal is ≤ 1 %: only requests that were inside the killed process may fail.
 		expect(failed / result.total).toBeLessThanOrEqual(0.01);
 	}, 60_000);
@@ -70,10 +76,14 @@ describe.each(KINDS)("on %s", kind => {
 		// A replacement replica joins; nothing else is restarted.
 		const others = sys.procs.filter(p => !p.services.includes("db"));
 		await sys.spawn("db-1", ["db"]);
-		const back = await eventually(async () => {
-			const r = await sys.get("/movies");
-			return r.status === 200 && r;
-		}, 30_000, 200);
+		const back = await eventually(
+			async () => {
+				const r = await sys.get("/movies");
+				return r.status === 200 && r;
+			},
+			30_000,
+			200
+		);
 		expect(back.body.rows.map((m: { title: string }) => m.title)).toContain("Alien");
 		for (const proc of others) expect(proc.child.exitCode).toBeNull();
 	}, 60_000);

@@ -20,7 +20,10 @@ beforeAll(async () => {
 afterAll(() => sys.stop());
 
 /** Any JSON value, with the keys attackers like and some depth. */
-const hostileKey = fc.oneof(fc.constantFrom("__proto__", "constructor", "prototype", "$where", "$gt", "title", "year", "can_id", "level", "genres", "id", "reportedAt"), fc.string({ maxLength: 12 }));
+const hostileKey = fc.oneof(
+	fc.constantFrom("__proto__", "constructor", "prototype", "$where", "$gt", "title", "year", "can_id", "level", "genres", "id", "reportedAt"),
+	fc.string({ maxLength: 12 })
+);
 const hostileValue = fc.letrec(tie => ({
 	value: fc.oneof(
 		{ depthSize: "small", withCrossShrink: true },
@@ -36,7 +39,9 @@ const hostileValue = fc.letrec(tie => ({
 })).value;
 
 const deepNesting = fc.integer({ min: 50, max: 3_000 }).map(depth => "[".repeat(depth) + "]".repeat(depth));
-const invalidUtf8 = fc.uint8Array({ minLength: 1, maxLength: 64 }).map(bytes => Buffer.concat([Buffer.from('{"title":"'), Buffer.from([0xc3, 0x28, 0xff, ...bytes]), Buffer.from('"}')]));
+const invalidUtf8 = fc
+	.uint8Array({ minLength: 1, maxLength: 64 })
+	.map(bytes => Buffer.concat([Buffer.from('{"title":"'), Buffer.from([0xc3, 0x28, 0xff, ...bytes]), Buffer.from('"}')]));
 
 const body = fc.oneof(
 	hostileValue.map(v => JSON.stringify(v) ?? "null"),
@@ -60,11 +65,25 @@ const endpoint = fc.oneof(
 		["GET", "/workers"],
 		["GET", "/health/ready"]
 	),
-	fc.tuple(fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"), fc.string({ maxLength: 30 }).map(p => `/${encodeURIComponent(p)}`))
+	fc.tuple(
+		fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"),
+		fc.string({ maxLength: 30 }).map(p => `/${encodeURIComponent(p)}`)
+	)
 );
 
-const query = fc.dictionary(fc.constantFrom("page", "pageSize", "sort", "search", "min", "max", "__proto__", "constructor"), fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String)), { maxKeys: 4 });
-const contentType = fc.constantFrom("application/json", "application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "");
+const query = fc.dictionary(
+	fc.constantFrom("page", "pageSize", "sort", "search", "min", "max", "__proto__", "constructor"),
+	fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String)),
+	{ maxKeys: 4 }
+);
+const contentType = fc.constantFrom(
+	"application/json",
+	"application/json",
+	"text/plain",
+	"application/x-www-form-urlencoded",
+	"application/json; charset=latin1",
+	""
+);
 
 it(`${RUNS} generated malformed requests: no 5xx, the process keeps serving, and valid traffic around them works`, async () => {
 	const statuses = new Map<number, number>();
@@ -90,7 +109,9 @@ it(`${RUNS} generated malformed requests: no 5xx, the process keeps serving, and
 		}),
 		{ seed: SEED, numRuns: RUNS, endOnFailure: true }
 	);
-	console.log(`[fuzz] seed ${SEED}: ${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ${validOk} valid reports accepted alongside`);
+	console.log(
+		`[fuzz] seed ${SEED}: ${RUNS} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ${validOk} valid reports accepted alongside`
+	);
 
 	// Nothing invalid was stored: every movie and level still meets the contract.
 	const movies = (await sys.get("/movies?pageSize=100")).body as { rows: Movie[]; total: number };

@@ -47,12 +47,21 @@ it("is ready with every check named ok", async () => {
 it("answers 503 naming the stores while PostgreSQL is down, stays live, and is ready again once it is back", async () => {
 	await pg.stop({ keepData: true });
 
-	const notReady = await eventually(async () => {
-		const res = await http.get("/health/ready");
-		return res.status === 503 && res;
-	}, 10_000, 100);
+	const notReady = await eventually(
+		async () => {
+			const res = await http.get("/health/ready");
+			return res.status === 503 && res;
+		},
+		10_000,
+		100
+	);
 	expect(notReady.body).toMatchObject({ code: 503, type: "NOT_READY", message: expect.stringMatching(/^Not ready: store:db .*store:trashReport /) });
-	expect(notReady.body.data.checks).toMatchObject({ broker: "ok", "service:db": "ok", "store:db": expect.not.stringMatching(/^ok$/), "store:trashReport": expect.not.stringMatching(/^ok$/) });
+	expect(notReady.body.data.checks).toMatchObject({
+		broker: "ok",
+		"service:db": "ok",
+		"store:db": expect.not.stringMatching(/^ok$/),
+		"store:trashReport": expect.not.stringMatching(/^ok$/)
+	});
 	const live = await http.get("/health/live");
 	expect(live.status).toBe(200);
 	expect(live.body).toMatchObject({ status: "live" });

@@ -70,11 +70,11 @@ describe.each(KINDS)("on %s", kind => {
 	it("dead-letters 20 kinds of bad reports with the reason; the valid ones around them are applied", async () => {
 		const bad: string[] = [
 			"not json",
-			"{\"can_id\": \"1\", \"level\": ",
+			'{"can_id": "1", "level": ',
 			"",
 			"null",
 			"42",
-			"\"a string\"",
+			'"a string"',
 			"[1, 2]",
 			JSON.stringify({ level: "10" }),
 			JSON.stringify({ can_id: "", level: "10" }),
@@ -97,7 +97,8 @@ describe.each(KINDS)("on %s", kind => {
 		const deadLetters = await publishAndCollectDeadLetters(kind, sys, channel, bodies, bad.length);
 
 		expect(deadLetters).toHaveLength(bad.length);
-		for (const letter of deadLetters) expect(letter).toEqual(expect.objectContaining({ reason: expect.any(String), field: expect.any(String), receivedAt: expect.any(String) }));
+		for (const letter of deadLetters)
+			expect(letter).toEqual(expect.objectContaining({ reason: expect.any(String), field: expect.any(String), receivedAt: expect.any(String) }));
 		expect(deadLetters.filter(l => l.reason === "The report is not JSON.").length).toBeGreaterThanOrEqual(3);
 		expect(new Set(deadLetters.map(l => l.field))).toEqual(new Set(["body", "can_id", "level", "reportedAt"]));
 		for (const n of [1, 6, 11, 16, 21, 99]) expect((await sys.get(`/levels/dl-good-${n}`)).body).toMatchObject({ level: n });
@@ -127,7 +128,11 @@ describe.each(KINDS)("on %s", kind => {
 		await eventually(async () => (await appliedCount()) === before + 1_000, 60_000, 250);
 		await sys.spawn("trashReport-2", ["trashReport"]);
 		await sys.spawn("trashReport-3", ["trashReport"]);
-		await eventually(async () => ((await sys.get("/workers")).body as { type: string; instances: number }[]).find(w => w.type === "trashReport")?.instances === 3, 30_000, 200);
+		await eventually(
+			async () => ((await sys.get("/workers")).body as { type: string; instances: number }[]).find(w => w.type === "trashReport")?.instances === 3,
+			30_000,
+			200
+		);
 	}, 120_000);
 
 	it(`applies a ${BURST}-report burst exactly once with a replica killed -9 in the middle; every can ends at its newest report`, async () => {
@@ -146,7 +151,9 @@ describe.each(KINDS)("on %s", kind => {
 		expect((await appliedCount()) - before).toBe(BURST);
 
 		const perReplica = (await pg.query(`SELECT "appliedBy", count(*) FROM reports WHERE status = 'applied' GROUP BY "appliedBy" ORDER BY 1`)).rows;
-		console.log(`[${kind}] ${BURST} reports applied in ${seconds.toFixed(1)} s (${(BURST / seconds).toFixed(0)}/s) with ${victim.name} killed -9 and restarted; applied per replica since the start of this suite: ${JSON.stringify(perReplica)}`);
+		console.log(
+			`[${kind}] ${BURST} reports applied in ${seconds.toFixed(1)} s (${(BURST / seconds).toFixed(0)}/s) with ${victim.name} killed -9 and restarted; applied per replica since the start of this suite: ${JSON.stringify(perReplica)}`
+		);
 
 		// Every can ends at the newest report it sent (the simulator's report times strictly increase).
 		const levels = (await sys.get("/levels")).body as { canId: string; level: number }[];
@@ -167,11 +174,19 @@ const malformedReport = fc.oneof(
 	}),
 	fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 10 }), fc.array(fc.integer(), { maxLength: 3 })).map(v => JSON.stringify(v)),
 	fc.record({ level: fc.double({ min: 0, max: 100, noNaN: true }) }).map(v => JSON.stringify(v)),
-	fc.record({ can_id: fc.oneof(fc.constant(""), fc.constant("  "), fc.integer({ max: -1 }), fc.boolean(), fc.object({ maxDepth: 1 })), level: fc.constant(10) }).map(v => JSON.stringify(v)),
+	fc
+		.record({ can_id: fc.oneof(fc.constant(""), fc.constant("  "), fc.integer({ max: -1 }), fc.boolean(), fc.object({ maxDepth: 1 })), level: fc.constant(10) })
+		.map(v => JSON.stringify(v)),
 	fc
 		.record({
 			can_id: fc.string({ minLength: 1, maxLength: 8 }).filter(id => id.trim().length > 0),
-			level: fc.oneof(fc.double({ min: 100.0001, noNaN: true, noDefaultInfinity: true }), fc.double({ max: -0.0001, noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 6 }).filter(t => !/^\s*-?\d+(\.\d+)?\s*$/.test(t)), fc.constant(null), fc.boolean())
+			level: fc.oneof(
+				fc.double({ min: 100.0001, noNaN: true, noDefaultInfinity: true }),
+				fc.double({ max: -0.0001, noNaN: true, noDefaultInfinity: true }),
+				fc.string({ maxLength: 6 }).filter(t => !/^\s*-?\d+(\.\d+)?\s*$/.test(t)),
+				fc.constant(null),
+				fc.boolean()
+			)
 		})
 		.map(v => JSON.stringify(v))
 );
@@ -211,7 +226,8 @@ async function publishAndCollectDeadLetters(kind: DeploymentKind, sys: Deploymen
 		await ch.waitForConfirms();
 		await eventually(async () => (await ch.checkQueue(deadQueue)).messageCount >= expected, 15_000, 100);
 		const letters: DeadLetter[] = [];
-		for (let msg = await ch.get(deadQueue, { noAck: true }); msg; msg = await ch.get(deadQueue, { noAck: true })) letters.push(JSON.parse(msg.content.toString()));
+		for (let msg = await ch.get(deadQueue, { noAck: true }); msg; msg = await ch.get(deadQueue, { noAck: true }))
+			letters.push(JSON.parse(msg.content.toString()));
 		return letters;
 	} finally {
 		await conn.close();

@@ -28,7 +28,8 @@ const procsRunning = (service: string) => dep.procs.filter(p => p.services.inclu
 const scrapeAll = async (procs: Proc[] = dep.procs): Promise<Sample[]> => (await Promise.all(procs.map(p => scrape(p.metricsUrl!)))).flat();
 
 /** What changed between two scrapes, for counters summed over every process. */
-const delta = (before: Sample[], after: Sample[], name: string, labels: Record<string, string> = {}) => total(after, name, labels) - total(before, name, labels);
+const delta = (before: Sample[], after: Sample[], name: string, labels: Record<string, string> = {}) =>
+	total(after, name, labels) - total(before, name, labels);
 
 /** The JSON log lines of a process. */
 const logLines = (proc: Proc) =>
@@ -121,12 +122,16 @@ describe("business metrics", () => {
 	it("counts the live workers by type, as the registry sees them", () => {
 		const gateway = after.filter(s => s.labels.nodeID === dep.procs.find(p => p.name === "gateway")!.nodeID);
 		const workers = (type: string) => total(gateway, "microservices_workers_total", { type });
-		expect([workers("db"), workers("trashReport"), workers("pilot"), workers("rest"), workers("systemManager"), workers("simulator")]).toEqual([2, 2, 1, 1, 1, 1]);
+		expect([workers("db"), workers("trashReport"), workers("pilot"), workers("rest"), workers("systemManager"), workers("simulator")]).toEqual([
+			2, 2, 1, 1, 1, 1
+		]);
 		expect(total(gateway, "microservices_connected_workers")).toBe(dep.procs.length);
 	});
 
 	it("exports every metric the Grafana dashboard and the alert rules query", () => {
-		const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, "grafana/dashboards/trash-bus.json"), "utf8")) as { panels: { targets?: { expr: string }[] }[] };
+		const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, "grafana/dashboards/trash-bus.json"), "utf8")) as {
+			panels: { targets?: { expr: string }[] }[];
+		};
 		const alerts = YAML.parse(fs.readFileSync(path.join(MONITORING, "alerts.yml"), "utf8")) as { groups: { rules: { expr: string }[] }[] };
 		const exprs = [...dashboard.panels.flatMap(p => p.targets ?? []).map(t => t.expr), ...alerts.groups.flatMap(g => g.rules.map(r => r.expr))];
 		const queried = new Set(exprs.flatMap(metricNamesIn));
@@ -148,8 +153,12 @@ describe("request ids", () => {
 		const pilot = dep.procs.find(p => p.name === "pilot")!;
 		const tagged = (proc: Proc) => logLines(proc).filter(l => l.requestID === "req-solaris-1");
 		// log lines reach the test through pipes, possibly after the response did
-		await eventually(() => logLines(pilot).some(l => l.msg.includes(`Movie ${movieId} created`)) && tagged(gateway).some(l => l.msg.includes("<= 201 POST /movies")));
-		expect(tagged(gateway).map(l => l.msg)).toEqual(expect.arrayContaining([expect.stringMatching(/=> POST \/movies/), expect.stringMatching(/<= 201 POST \/movies/)]));
+		await eventually(
+			() => logLines(pilot).some(l => l.msg.includes(`Movie ${movieId} created`)) && tagged(gateway).some(l => l.msg.includes("<= 201 POST /movies"))
+		);
+		expect(tagged(gateway).map(l => l.msg)).toEqual(
+			expect.arrayContaining([expect.stringMatching(/=> POST \/movies/), expect.stringMatching(/<= 201 POST \/movies/)])
+		);
 		expect(tagged(pilot).map(l => l.msg)).toContain(`Movie ${movieId} created`);
 		// every line about this movie, wherever written, carries the id
 		const aboutIt = dep.procs.flatMap(logLines).filter(l => l.msg.includes(movieId));
@@ -167,7 +176,7 @@ describe("request ids", () => {
 	});
 
 	it("generates an id when the client sends none or an unusable one, and answers it", async () => {
-		for (const given of [undefined, "two words", "x".repeat(200), "semi;colon", "{\"json\":1}"]) {
+		for (const given of [undefined, "two words", "x".repeat(200), "semi;colon", '{"json":1}']) {
 			const res = await dep.request("GET", "/levels", undefined, given === undefined ? {} : { "X-Request-ID": given });
 			expect(res.status).toBe(200);
 			expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);

@@ -21,7 +21,17 @@ it("movies, levels and report statuses survive a restart", async () => {
 	const second = await startSystem();
 	try {
 		const movies = await second.get("/movies");
-		expect(movies.body.rows).toEqual([{ id: created.body.id, title: "Alien", year: 1979, director: "Ridley Scott", genres: ["horror"], createdAt: expect.any(String), updatedAt: expect.any(String) }]);
+		expect(movies.body.rows).toEqual([
+			{
+				id: created.body.id,
+				title: "Alien",
+				year: 1979,
+				director: "Ridley Scott",
+				genres: ["horror"],
+				createdAt: expect.any(String),
+				updatedAt: expect.any(String)
+			}
+		]);
 		expect((await second.get(`/movies/${gone.body.id}`)).status).toBe(404);
 		expect((await second.get("/levels/333")).body).toMatchObject({ canId: "333", level: 30.65 });
 		expect((await second.get(`/reports/${report.body.id}`)).body).toMatchObject({ status: "applied" });

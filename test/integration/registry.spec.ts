@@ -87,7 +87,12 @@ describe("a system with services missing", () => {
 		const res = await sys.get("/health/ready");
 		expect(res.status).toBe(503);
 		expect(res.body.type).toBe("NOT_READY");
-		expect(res.body.data.checks).toMatchObject({ broker: "ok", "service:pilot": "ok", "service:db": "no live instance", "service:trashReport": "no live instance" });
+		expect(res.body.data.checks).toMatchObject({
+			broker: "ok",
+			"service:pilot": "ok",
+			"service:db": "no live instance",
+			"service:trashReport": "no live instance"
+		});
 	});
 
 	it("becomes ready when the missing services start", async () => {

@@ -72,7 +72,11 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 		});
 
 		it("GET /movies pages, sorts and searches: {rows, total, page, pageSize, totalPages}", async () => {
-			for (const [title, year] of [["Brazil", 1985], ["Casablanca", 1942], ["Dune", 2021]] as const)
+			for (const [title, year] of [
+				["Brazil", 1985],
+				["Casablanca", 1942],
+				["Dune", 2021]
+			] as const)
 				expect((await sys.request("POST", "/movies", { title, year })).status).toBe(201);
 
 			const page = await sys.get("/movies?page=2&pageSize=2&sort=title");
@@ -132,7 +136,11 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 		});
 
 		it("GET /levels lists every can sorted by canId, filtered by min and max", async () => {
-			for (const [canId, level] of [["10", 95], ["9", 85], ["100", 5]] as const)
+			for (const [canId, level] of [
+				["10", 95],
+				["9", 85],
+				["100", 5]
+			] as const)
 				expect((await sys.request("POST", "/levels", { can_id: canId, level })).status).toBe(202);
 			await eventually(async () => (await sys.get("/levels")).body.length === 5);
 
@@ -142,7 +150,10 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			expect(all.body.every((c: any) => typeof c.level === "number")).toBe(true);
 
 			const full = await sys.get("/levels?min=80");
-			expect(full.body.map((c: any) => [c.canId, c.level])).toEqual([["9", 85], ["10", 95]]);
+			expect(full.body.map((c: any) => [c.canId, c.level])).toEqual([
+				["9", 85],
+				["10", 95]
+			]);
 			const mid = await sys.get("/levels?min=20&max=80");
 			expect(mid.body.map((c: any) => c.canId)).toEqual(["333", "444"]);
 		});
@@ -171,7 +182,13 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			expect(res.status).toBe(200);
 			const types = res.body.map((w: any) => w.type);
 			expect(types).toEqual(expect.arrayContaining(["db", "pilot", "rest", "simulator", "systemManager", "trashReport"]));
-			const nodesOf = (service: string) => (sys.procs.length ? sys.procs.filter(p => p.services.includes(service as never)).map(p => p.nodeID).sort() : [sys.broker.nodeID]);
+			const nodesOf = (service: string) =>
+				sys.procs.length
+					? sys.procs
+							.filter(p => p.services.includes(service as never))
+							.map(p => p.nodeID)
+							.sort()
+					: [sys.broker.nodeID];
 			for (const type of ["db", "pilot", "rest", "simulator", "systemManager", "trashReport"])
 				expect(res.body.find((w: any) => w.type === type)).toEqual({ type, nodes: nodesOf(type), instances: nodesOf(type).length });
 		});

@@ -86,10 +86,14 @@ async function terminate(proc: Proc): Promise<{ code: number | null; ms: number 
 
 /** Every accepted report ends up applied, with its level stored. */
 async function allApplied(reports: { id: string; canId: string; level: number }[]) {
-	await eventually(async () => {
-		const statuses = await Promise.all(reports.map(r => dep.broker.call<{ status: string }, object>("trashReport.status", { id: r.id })));
-		return statuses.every(s => s.status === "applied");
-	}, 30_000, 250);
+	await eventually(
+		async () => {
+			const statuses = await Promise.all(reports.map(r => dep.broker.call<{ status: string }, object>("trashReport.status", { id: r.id })));
+			return statuses.every(s => s.status === "applied");
+		},
+		30_000,
+		250
+	);
 	// asked on the bus: the gateway may be gone
 	const levels = new Map((await dep.broker.call<{ canId: string; level: number }[]>("trashReport.levels")).map(l => [l.canId, l.level]));
 	expect(reports.filter(r => levels.get(r.canId) !== r.level)).toEqual([]);

@@ -47,7 +47,12 @@ it("reports every can in the seed format once per interval while running", async
 	});
 	expect(levels.map(l => l.canId)).toEqual(["301", "302", "303", "304", "305", "306", "307", "308", "309", "310"]);
 	for (const report of seen) {
-		expect(report).toEqual({ id: expect.any(String), can_id: expect.stringMatching(/^3\d\d$/), level: expect.stringMatching(/^\d{1,3}\.\d\d$/), reportedAt: expect.any(String) });
+		expect(report).toEqual({
+			id: expect.any(String),
+			can_id: expect.stringMatching(/^3\d\d$/),
+			level: expect.stringMatching(/^\d{1,3}\.\d\d$/),
+			reportedAt: expect.any(String)
+		});
 		expect(Number(report.level)).toBeGreaterThanOrEqual(0);
 		expect(Number(report.level)).toBeLessThanOrEqual(100);
 	}
@@ -79,7 +84,6 @@ it("a burst publishes exactly `count` reports and every can ends at its newest l
 });
 
 it("rejects a burst without a sane count", async () => {
-	for (const count of [0, -1, 1.5, "many", 2_000_000])
-		await expect(sys.broker.call("simulator.burst", { count })).rejects.toMatchObject({ code: 422 });
+	for (const count of [0, -1, 1.5, "many", 2_000_000]) await expect(sys.broker.call("simulator.burst", { count })).rejects.toMatchObject({ code: 422 });
 	await expect(sys.broker.call("simulator.burst", {})).rejects.toMatchObject({ code: 422 });
 });

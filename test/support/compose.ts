@@ -128,8 +128,11 @@ export async function assembleImage(): Promise<string> {
 	for (const file of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
 	fs.cpSync(path.join(ROOT, "dist"), path.join(dir, "dist"), { recursive: true });
 	await new Promise<void>((resolve, reject) =>
-		execFile("npm", ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, timeout: 120_000 }, (err, _out, stderr) =>
-			err ? reject(new Error(`npm ci --omit=dev failed: ${stderr || err.message}`)) : resolve()
+		execFile(
+			"npm",
+			["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
+			{ cwd: dir, timeout: 120_000 },
+			(err, _out, stderr) => (err ? reject(new Error(`npm ci --omit=dev failed: ${stderr || err.message}`)) : resolve())
 		)
 	);
 	return dir;
@@ -213,4 +216,3 @@ function remapHosts(value: string, hosts: Record<string, string>, compose: Compo
 		})
 		.join(",");
 }
-

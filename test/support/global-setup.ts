@@ -34,7 +34,14 @@ export function takeGlobalServers(): RunningServer[] {
 export default async function globalSetup(): Promise<void> {
 	const wanted = (process.env.TEST_SERVERS ?? "all").trim();
 	if (wanted === "none") return;
-	const kinds = (Object.keys(SERVERS) as Kind[]).filter(k => wanted === "all" || wanted.split(",").map(s => s.trim()).includes(k));
+	const kinds = (Object.keys(SERVERS) as Kind[]).filter(
+		k =>
+			wanted === "all" ||
+			wanted
+				.split(",")
+				.map(s => s.trim())
+				.includes(k)
+	);
 	const todo = kinds.filter(k => !process.env[SERVERS[k].env]);
 	// `npm test` on a fresh machine of this kind: install what is missing (a no-op when all are there).
 	if (todo.length > 0) execFileSync("bash", [path.resolve(__dirname, "../../scripts/install-servers.sh")], { stdio: "inherit" });

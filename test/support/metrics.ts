@@ -14,7 +14,8 @@ export function parseMetrics(text: string): Sample[] {
 		const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
 		if (!m) throw new Error(`Not a Prometheus sample line: ${line}`);
 		const labels: Record<string, string> = {};
-		for (const [, key, value] of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
+		for (const [, key, value] of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+			labels[key] = value.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
 		samples.push({ name: m[1], labels, value: Number(m[3]) });
 	}
 	return samples;
@@ -28,9 +29,7 @@ export async function scrape(url: string): Promise<Sample[]> {
 
 /** Sum of the samples of `name` whose labels include `labels`. */
 export function total(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-	return samples
-		.filter(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-		.reduce((sum, s) => sum + s.value, 0);
+	return samples.filter(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 const PROMQL_WORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"]);

@@ -70,7 +70,13 @@ describe("checkMessage and deadLetter", () => {
 		const checked = checkMessage(body, fallback);
 		expect(checked.ok).toBe(false);
 		if (checked.ok) return;
-		expect(deadLetter(checked, body, fallback, "t")).toEqual({ reason: "The report is not JSON.", field: "body", report: "{not json", id: fallback.id, receivedAt: "t" });
+		expect(deadLetter(checked, body, fallback, "t")).toEqual({
+			reason: "The report is not JSON.",
+			field: "body",
+			report: "{not json",
+			id: fallback.id,
+			receivedAt: "t"
+		});
 	});
 
 	it.each([

@@ -5,12 +5,30 @@ const fallback = { id: "bus-1", reportedAt: "2026-01-01T00:00:00.000Z" };
 
 describe("checkReport accepts the seed format and normalises it", () => {
 	it.each([
-		[{ can_id: "333", level: "30.65" }, { id: "bus-1", canId: "333", level: 30.65, reportedAt: fallback.reportedAt }],
-		[{ can_id: 333, level: 30 }, { id: "bus-1", canId: "333", level: 30, reportedAt: fallback.reportedAt }],
-		[{ canId: " 7 ", level: " 0 " }, { id: "bus-1", canId: "7", level: 0, reportedAt: fallback.reportedAt }],
-		[{ can_id: "a-1", level: 100, id: "r-9", reportedAt: "2026-01-01T00:00:05Z" }, { id: "r-9", canId: "a-1", level: 100, reportedAt: "2026-01-01T00:00:05.000Z" }],
-		[{ can_id: "1", level: 1, reportedAt: 1767225600000 }, { id: "bus-1", canId: "1", level: 1, reportedAt: "2026-01-01T00:00:00.000Z" }],
-		[{ can_id: "1", level: 1, extra: "dropped" }, { id: "bus-1", canId: "1", level: 1, reportedAt: fallback.reportedAt }]
+		[
+			{ can_id: "333", level: "30.65" },
+			{ id: "bus-1", canId: "333", level: 30.65, reportedAt: fallback.reportedAt }
+		],
+		[
+			{ can_id: 333, level: 30 },
+			{ id: "bus-1", canId: "333", level: 30, reportedAt: fallback.reportedAt }
+		],
+		[
+			{ canId: " 7 ", level: " 0 " },
+			{ id: "bus-1", canId: "7", level: 0, reportedAt: fallback.reportedAt }
+		],
+		[
+			{ can_id: "a-1", level: 100, id: "r-9", reportedAt: "2026-01-01T00:00:05Z" },
+			{ id: "r-9", canId: "a-1", level: 100, reportedAt: "2026-01-01T00:00:05.000Z" }
+		],
+		[
+			{ can_id: "1", level: 1, reportedAt: 1767225600000 },
+			{ id: "bus-1", canId: "1", level: 1, reportedAt: "2026-01-01T00:00:00.000Z" }
+		],
+		[
+			{ can_id: "1", level: 1, extra: "dropped" },
+			{ id: "bus-1", canId: "1", level: 1, reportedAt: fallback.reportedAt }
+		]
 	])("%j", (raw, report) => {
 		expect(checkReport(raw, fallback)).toEqual({ ok: true, report });
 	});

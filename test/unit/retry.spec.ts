@@ -9,10 +9,14 @@ it("waits the broker's retryPolicy delays", () => {
 it("retries until the task succeeds, telling each retry", async () => {
 	const seen: number[] = [];
 	const policy = { retries: 3, delay: 1, factor: 2, maxDelay: 4 };
-	const result = await retrying(policy, async attempt => {
-		if (attempt < 3) throw new Error(`fail ${attempt}`);
-		return attempt;
-	}, { onRetry: (_err, attempt, delayMs) => seen.push(attempt, delayMs) });
+	const result = await retrying(
+		policy,
+		async attempt => {
+			if (attempt < 3) throw new Error(`fail ${attempt}`);
+			return attempt;
+		},
+		{ onRetry: (_err, attempt, delayMs) => seen.push(attempt, delayMs) }
+	);
 	expect(result).toBe(3);
 	expect(seen).toEqual([1, 1, 2, 2]);
 });
