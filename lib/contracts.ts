@@ -105,3 +105,26 @@ export interface SimulatorStatus {
 	intervalMs: number;
 	published: number;
 }
+
+/**
+ * The error types a job of ours can end with, and the status each answers over REST: the error's
+ * `type`, or its class name where it has none (moleculer-db's EntityNotFoundError; body-parser's
+ * `entity.*`). `microservices_job_errors_total` starts each at 0 for every service, and the
+ * job-errors alert counts the 5xx ones.
+ */
+export const JOB_ERROR_TYPES = {
+	VALIDATION_ERROR: 422,
+	EntityNotFoundError: 404,
+	CAN_NOT_FOUND: 404,
+	REPORT_NOT_FOUND: 404,
+	NO_TOKEN: 401,
+	INVALID_TOKEN: 401,
+	UNSUPPORTED_MEDIA_TYPE: 415,
+	"entity.parse.failed": 400,
+	"entity.too.large": 413,
+	BUS_UNAVAILABLE: 503,
+	NOT_READY: 503,
+	REQUEST_TIMEOUT: 504,
+	SERVICE_NOT_FOUND: 503,
+	SERVICE_NOT_AVAILABLE: 503
+} as const satisfies Record<string, number>;

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { ActionSchema, Context, EventSchema, MetricTypes, Middleware, ServiceBroker } from "moleculer";
+import type { ActionSchema, Context, EventSchema, MetricTypes, Middleware, Service, ServiceBroker } from "moleculer";
+import { JOB_ERROR_TYPES } from "../lib/contracts";
 
 /**
  * The older bus-based system's metrics, under its names, so its dashboards keep working:
@@ -18,7 +19,8 @@ export const JOB_METRICS = {
 	seconds: "microservices_job_processing_seconds"
 } as const;
 
-export type MessageType = "request" | "event" | "report";
+export const MESSAGE_TYPES = ["request", "event", "report"] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
 // Internal services ($node, $channel…) and events ($node.connected…) are the framework's, not jobs.
@@ -101,6 +103,22 @@ export function JobMetricsMiddleware(): Middleware {
 				// Moleculer's Prometheus reporter writes _sum and _count only with quantiles on
 				quantiles: true
 			});
+			// what is sent outside any job (no ctx, no running handler) counts as the broker's
+			for (const type of MESSAGE_TYPES) m.increment(JOB_METRICS.sent, { service: "broker", type }, 0);
+		},
+
+		/**
+		 * Every series a service's jobs can move starts at 0, so Prometheus sees 0 rather than
+		 * "no data" before the first message or failure (and `increase()` sees the first one).
+		 */
+		serviceCreated(service: Service) {
+			if (!enabled || internal(service.name)) return;
+			const m = broker.metrics;
+			for (const type of MESSAGE_TYPES) {
+				m.increment(JOB_METRICS.received, { service: service.name, type }, 0);
+				m.increment(JOB_METRICS.sent, { service: service.name, type }, 0);
+			}
+			for (const error_type of Object.keys(JOB_ERROR_TYPES)) m.increment(JOB_METRICS.errors, { service: service.name, error_type }, 0);
 		},
 
 		localAction(next: Handler, action: ActionSchema & { service?: { name: string }; rawName?: string }) {

@@ -48,3 +48,36 @@ export function metricNamesIn(expr: string): string[] {
 	const names = (stripped.match(/\b[a-zA-Z_:][\w:]*\b/g) ?? []).filter(w => !PROMQL_WORDS.has(w.toLowerCase()) && !/^\d/.test(w));
 	return [...new Set(names)];
 }
+
+/** One `name{label op "value", …}` of a PromQL expression. */
+export interface Selector {
+	name: string;
+	matchers: { label: string; op: "=" | "!=" | "=~" | "!~"; value: string }[];
+}
+
+/** Every selector of an expression: each metric `metricNamesIn` finds, with the label matchers written beside it. */
+export function selectorsIn(expr: string): Selector[] {
+	return metricNamesIn(expr).flatMap(name =>
+		[...expr.matchAll(new RegExp(`\\b${name}\\b\\s*(?:\\{([^}]*)\\})?`, "g"))].map(([, inside = ""]) => ({
+			name,
+			matchers: [...inside.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(([, label, op, value]) => ({
+				label,
+				op: op as Selector["matchers"][number]["op"],
+				// a PromQL string's escapes (`\\` → `\`)
+				value: value.replace(/\\(.)/g, "$1")
+			}))
+		}))
+	);
+}
+
+/** Whether Prometheus would pick this sample for the selector (regexes are anchored; an absent label is ""). */
+export function selects(selector: Selector, sample: Sample): boolean {
+	if (sample.name !== selector.name) return false;
+	return selector.matchers.every(({ label, op, value }) => {
+		const actual = sample.labels[label] ?? "";
+		if (op === "=") return actual === value;
+		if (op === "!=") return actual !== value;
+		const hit = new RegExp(`^(?:${value})$`).test(actual);
+		return op === "=~" ? hit : !hit;
+	});
+}
