@@ -5,6 +5,7 @@ import { config } from "./lib/config";
 import { RETRIES } from "./lib/retry";
 import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
+import { BusBalancingMiddleware } from "./middlewares/bus-balancing.middleware";
 import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
 
 /**
@@ -31,14 +32,18 @@ const options: BrokerOptions = {
 	// mid-request) would hang its HTTP client for good. 10 s bounds every call.
 	requestTimeout: config.requestTimeoutMs,
 
-	// Retry only errors Moleculer marks retryable (timeouts, node gone, not yet available),
+	// Retry only errors Moleculer marks retryable (timeouts, node gone),
 	// with backoff, so a replica dying mid-request is absorbed by the others.
 	retryPolicy: {
 		enabled: true,
 		...RETRIES.call,
-		// No endpoint at all (SERVICE_NOT_FOUND) fails at once: the gateway answers 503 instead of
-		// stalling the client for the whole backoff. A node lost mid-call is still retried elsewhere.
-		check: (err: Error) => (err as Errors.MoleculerRetryableError).retryable === true && (err as Errors.MoleculerError).type !== "SERVICE_NOT_FOUND"
+		// No endpoint at all (SERVICE_NOT_FOUND, SERVICE_NOT_AVAILABLE: here or on the node asked)
+		// fails at once: the gateway answers 503 instead of stalling the client for the whole
+		// backoff. A node lost mid-call (timeout, disconnected) is still retried elsewhere.
+		check: (err: Error) => {
+			const { retryable, type } = err as Errors.MoleculerRetryableError;
+			return retryable === true && type !== "SERVICE_NOT_FOUND" && type !== "SERVICE_NOT_AVAILABLE";
+		}
 	},
 
 	// Open the circuit to an endpoint that fails half of ≥ 20 calls in 30 s; 5xx-type failures
@@ -57,12 +62,10 @@ const options: BrokerOptions = {
 		}
 	},
 
-	// A dead node (kill -9, no goodbye packet) leaves the registry after 3 missed beats; the
-	// check runs every heartbeatTimeout, so it is gone within 6–12 s. Calls sent to it meanwhile
-	// time out (pilot → db: 3 s) and are retried on a live replica.
-	heartbeatInterval: 2,
-	heartbeatTimeout: 6,
+	// Heartbeats: the bus's discoverer (lib/bus, LIVENESS) beats every 0.5 s and drops a node
+	// silent for 1.5 s, in milliseconds rather than these whole seconds.
 
+	// Used where the bus does not balance calls itself (the embedded default has nothing to balance).
 	registry: {
 		strategy: "RoundRobin",
 		preferLocal: true
@@ -106,7 +109,15 @@ export default function brokerOptions(transporterUrl: string | null = config.tra
 	return {
 		...options,
 		transporter: bus.transporter,
+		// A killed replica gets no new call from the moment its connection closes (see Bus.balancesCalls).
+		disableBalancer: bus.balancesCalls,
 		registry: { ...options.registry, discoverer: bus.discoverer as never },
-		middlewares: [RequestIdMiddleware, JobMetricsMiddleware(), GracefulHttpMiddleware(), ChannelsMiddleware({ adapter: bus.channelAdapter } as never)]
+		middlewares: [
+			BusBalancingMiddleware(),
+			RequestIdMiddleware,
+			JobMetricsMiddleware(),
+			GracefulHttpMiddleware(),
+			ChannelsMiddleware({ adapter: bus.channelAdapter } as never)
+		]
 	};
 }

@@ -1,16 +1,65 @@
-import { Transporters } from "moleculer";
+import { Transporters, Utils } from "moleculer";
+import type { Channel, Replies } from "amqplib";
+
+/** What the stock subscribe methods really return (typed `Promise<void>`): the consumer, when there is a channel. */
+type Consumed = Promise<Replies.Consume | undefined> | undefined;
+type EventPacket = { payload: { event: string } };
+type AmqpBase = new (opts: object) => InstanceType<typeof Transporters.AMQP> & {
+	channel: Channel | null;
+	prefix: string;
+	broker: { registry: { events: { events: { name: string; group: string }[] } } };
+	serialize(packet: EventPacket): Buffer;
+};
 
 /**
- * Moleculer's AMQP transporter, with `send` failing through its promise: amqplib throws
- * "Channel closing" synchronously once the channel closes, and a heartbeat sent during
- * `broker.stop()` then threw uncaught inside a timer. Transit handles a rejected send.
+ * Moleculer's AMQP transporter, with two fixes:
+ *  - `send` fails through its promise: amqplib throws "Channel closing" synchronously once the
+ *    channel closes, and a heartbeat sent during `broker.stop()` then threw uncaught in a timer;
+ *  - with the broker's balancer off, the balanced queues' consumers are cancelled when the broker
+ *    asks (`unsubscribeFromBalancedCommands`, a no-op in the stock class): a stopping node then
+ *    takes no more requests, and a node whose services change does not pile up a second consumer
+ *    on every queue;
+ *  - and an emitted event reaches a group that subscribed with a wildcard (`movie.*`): its queue
+ *    is named after the pattern, while the stock class sent to one named after the event, which
+ *    nobody consumes.
  */
-export class AmqpTransporter extends Transporters.AMQP {
+export class AmqpTransporter extends (Transporters.AMQP as unknown as AmqpBase) {
+	private balancedConsumers: { channel: Channel; consumerTag: string }[] = [];
+
 	override send(topic: string, data: Buffer, meta: object): Promise<void> {
 		try {
 			return super.send(topic, data, meta as never);
 		} catch (err) {
 			return Promise.reject(err);
 		}
+	}
+
+	override subscribeBalancedRequest(action: string): Promise<void> {
+		return this.track(super.subscribeBalancedRequest(action) as Consumed);
+	}
+
+	override subscribeBalancedEvent(event: string, group: string): Promise<void> {
+		return this.track(super.subscribeBalancedEvent(event, group) as Consumed);
+	}
+
+	override async unsubscribeFromBalancedCommands(): Promise<void> {
+		const consumers = this.balancedConsumers;
+		this.balancedConsumers = [];
+		// a consumer of a channel that has closed since is gone already
+		await Promise.all(consumers.filter(c => c.channel === this.channel).map(c => c.channel.cancel(c.consumerTag).catch(() => undefined)));
+	}
+
+	override publishBalancedEvent(packet: EventPacket, group: string): Promise<void> {
+		const { event } = packet.payload;
+		const patterns = this.broker.registry.events.events.filter(list => list.group === group && Utils.match(event, list.name)).map(list => list.name);
+		// one queue per group: its handlers of every matching pattern run for the one message
+		const queue = patterns.includes(event) ? event : (patterns[0] ?? event);
+		return this.send(`${this.prefix}.EVENTB.${group}.${queue}`, this.serialize(packet), { packet, balanced: true } as never);
+	}
+
+	private async track(consumed: Consumed): Promise<void> {
+		const channel = this.channel;
+		const reply = await consumed;
+		if (reply && channel) this.balancedConsumers.push({ channel, consumerTag: reply.consumerTag });
 	}
 }

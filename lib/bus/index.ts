@@ -13,7 +13,7 @@ import { maskUri } from "../config";
 import { AmqpTransporter } from "./amqp-transporter";
 import { LenientJSONSerializer } from "../ingest/parse";
 import { AmqpChannelAdapter, NatsChannelAdapter } from "./channel-adapters";
-import { OutageTolerantDiscoverer } from "./discoverer";
+import { LivenessDiscoverer } from "./discoverer";
 import { CoalescingNatsTransporter } from "./nats-transporter";
 
 export interface BusOptions {
@@ -26,8 +26,21 @@ export interface BusOptions {
 export interface Bus {
 	transporter: Transporters.Base | null;
 	channelAdapter: object;
-	discoverer: OutageTolerantDiscoverer;
+	discoverer: LivenessDiscoverer;
+	/**
+	 * Whether the bus balances calls itself (NATS queue groups, RabbitMQ work queues): it stops
+	 * delivering to a killed node at once, where the broker's balancer would keep choosing it until
+	 * the registry drops it. RabbitMQ also hands a dead node's unacknowledged requests to another.
+	 */
+	balancesCalls: boolean;
 }
+
+/**
+ * A node not heard from for 1.5 s has left (beats every 0.5 s, checked every 0.25 s): a killed
+ * replica leaves `GET /workers` within 2 s. Measured to drop no live node with both cores busy
+ * (test/integration/failover.spec.ts).
+ */
+export const LIVENESS = { heartbeatMs: 500, timeoutMs: 1_500 };
 
 /** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
 export const CHANNEL_IN_FLIGHT = 256;
@@ -44,10 +57,10 @@ const NATS_RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 250 };
 export function createBus(url: string | null, { retentionMs, streamReplicas }: BusOptions): Bus {
 	// Message bodies are JSON whatever the bus, so plain producers can publish reports.
 	const channel = { maxInFlight: CHANNEL_IN_FLIGHT, serializer: new LenientJSONSerializer() };
-	const discoverer = new OutageTolerantDiscoverer();
+	const discoverer = new LivenessDiscoverer(LIVENESS);
 	if (!url) {
 		const FakeAdapter = (Adapters as unknown as Record<string, new (opts: object) => object>).Fake;
-		return { transporter: null, channelAdapter: new FakeAdapter({ ...channel, maxInFlight: 10 }), discoverer };
+		return { transporter: null, channelAdapter: new FakeAdapter({ ...channel, maxInFlight: 10 }), discoverer, balancesCalls: false };
 	}
 	if (NATS_URL.test(url)) {
 		return {
@@ -68,7 +81,8 @@ export function createBus(url: string | null, { retentionMs, streamReplicas }: B
 					consumerOptions: { config: { deliver_policy: "all", ack_wait: 5_000_000_000 } }
 				}
 			}),
-			discoverer
+			discoverer,
+			balancesCalls: true
 		};
 	}
 	if (AMQP_URL.test(url)) {
@@ -94,7 +108,8 @@ export function createBus(url: string | null, { retentionMs, streamReplicas }: B
 					messageOptions: { persistent: true }
 				}
 			}),
-			discoverer
+			discoverer,
+			balancesCalls: true
 		};
 	}
 	throw new Error(`Unsupported TRANSPORTER "${maskUri(url)}": use nats://host:4222 (comma list for a cluster) or amqp://user:pass@host:5672`);

@@ -19,6 +19,12 @@ export class CoalescingNatsTransporter extends Transporters.NATS {
 		return Promise.resolve();
 	}
 
+	/** What is queued goes out before the connection closes: the DISCONNECT packet among it, so the others see a goodbye, not a silence. */
+	override disconnect(): Promise<void> {
+		this.flushOutbox();
+		return super.disconnect();
+	}
+
 	private flushOutbox(): void {
 		const packets = this.outbox;
 		this.outbox = [];
