@@ -34,11 +34,27 @@ export const RETRIES = {
 export const CHANNEL_MAX_DELIVERIES = 10;
 
 /**
- * Call options of callers that must not retry: the gateway (its client's deadline is
- * REQUEST_TIMEOUT_MS, and the services behind it retry their own dependencies within it), health
- * probes (a probe reports, it does not insist) and dashboard snapshots (`RETRIES.snapshot`).
+ * Call options of callers that must not retry: writes at the gateway (a timed-out write may have
+ * happened; the services behind it retry their own dependencies within the client's deadline),
+ * health probes (a probe reports, it does not insist) and dashboard snapshots (`RETRIES.snapshot`).
  */
 export const NO_RETRY = { retries: 0 } as const;
+
+/**
+ * Per-call deadlines of the hops, by what is called. An operation takes milliseconds; a replica
+ * that does not answer within these was killed with the call inside it (the bus already routes
+ * new calls around it), so reads, which are safe to repeat, are sent again (`RETRIES.call`).
+ */
+export const CALLS = {
+	/** Gateway → service, reads: three tries fit well inside REQUEST_TIMEOUT_MS. */
+	gatewayRead: { timeout: 2_500, retries: 2 },
+	/** Gateway → service, writes: one try, the client's whole deadline. */
+	gatewayWrite: NO_RETRY,
+	/** pilot → db, reads. */
+	dbRead: { timeout: 1_000 },
+	/** pilot → db, writes: a longer deadline, so a slow write is rarely repeated. */
+	dbWrite: { timeout: 3_000 }
+} as const;
 
 /** How long to wait before retry number `attempt` (1 = the first retry). */
 export function backoffDelay(policy: Backoff, attempt: number): number {

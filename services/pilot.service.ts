@@ -1,12 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import type { ListParams, Movie, MovieInput, MoviePage } from "../lib/contracts";
-
-/**
- * A db operation takes milliseconds; a db replica that does not answer in 3 s is presumed dead
- * (killed before the heartbeat timeout noticed), and the retry policy sends the call to another
- * replica well within the caller's own REQUEST_TIMEOUT_MS.
- */
-const DB_CALL = { timeout: 3_000 };
+import { CALLS } from "../lib/retry";
 
 const SORTABLE = ["title", "year", "director", "createdAt", "updatedAt"];
 const thisYear = new Date().getUTCFullYear();
@@ -39,7 +33,7 @@ const PilotService: ServiceSchema = {
 			handler(ctx: Context<ListParams>): Promise<MoviePage> {
 				const { page, pageSize, sort, search } = ctx.params;
 				const query = { page, pageSize, sort, ...(search ? { search, searchFields: ["title", "director"] } : {}) };
-				return ctx.call("db.list", query, DB_CALL);
+				return ctx.call("db.list", query, CALLS.dbRead);
 			}
 		},
 
@@ -47,7 +41,7 @@ const PilotService: ServiceSchema = {
 		get: {
 			params: { id: { type: "string", min: 1, max: 64 } },
 			handler(ctx: Context<{ id: string }>): Promise<Movie> {
-				return ctx.call("db.get", { id: ctx.params.id }, DB_CALL);
+				return ctx.call("db.get", { id: ctx.params.id }, CALLS.dbRead);
 			}
 		},
 
@@ -56,7 +50,7 @@ const PilotService: ServiceSchema = {
 			params: movieFields,
 			async handler(ctx: Context<MovieInput, { $statusCode?: number; $location?: string }>): Promise<Movie> {
 				const now = new Date().toISOString();
-				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now }, DB_CALL);
+				const movie = await ctx.call<Movie, object>("db.create", { ...ctx.params, createdAt: now, updatedAt: now }, CALLS.dbWrite);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/movies/${encodeURIComponent(movie.id)}`;
 				this.logger.info(`Movie ${movie.id} created`);
@@ -79,7 +73,7 @@ const PilotService: ServiceSchema = {
 						...ctx.params,
 						updatedAt: new Date().toISOString()
 					},
-					DB_CALL
+					CALLS.dbWrite
 				);
 				this.logger.info(`Movie ${movie.id} updated`);
 				ctx.emit("movie.updated", movie);
@@ -92,7 +86,7 @@ const PilotService: ServiceSchema = {
 			params: { id: { type: "string", min: 1, max: 64 } },
 			async handler(ctx: Context<{ id: string }>): Promise<{ id: string }> {
 				const { id } = ctx.params;
-				await ctx.call("db.remove", { id }, DB_CALL);
+				await ctx.call("db.remove", { id }, CALLS.dbWrite);
 				this.logger.info(`Movie ${id} removed`);
 				ctx.emit("movie.removed", { id });
 				return { id };
@@ -103,7 +97,7 @@ const PilotService: ServiceSchema = {
 		count: {
 			params: {},
 			handler(ctx: Context): Promise<number> {
-				return ctx.call("db.count", {}, DB_CALL);
+				return ctx.call("db.count", {}, CALLS.dbRead);
 			}
 		}
 	}

@@ -1,12 +1,12 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { CallingOptions, Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
-import type { ApiSettingsSchema } from "moleculer-web";
+import type { ApiRouteSchema, ApiSettingsSchema, RateLimitSettings, RateLimitStore } from "moleculer-web";
 import { config } from "../lib/config";
-import { NO_RETRY } from "../lib/retry";
+import { CALLS, NO_RETRY } from "../lib/retry";
 import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "./rest/dashboard";
 import { VALID_REQUEST_ID } from "../middlewares/request-id.middleware";
 
@@ -38,9 +38,56 @@ const digest = (text: string) => createHash("sha256").update(text).digest();
 // that were asked did not answer within REQUEST_TIMEOUT_MS (typically: just died).
 const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "BAD_GATEWAY", "REQUEST_TIMEOUT"]);
 
+/** moleculer-web counts each route's requests in a store of its own: both API routes share one per gateway, so a client has one limit. */
+const rateLimitStores = new WeakMap<object, RateLimitStore>();
+function SharedRateLimitStore(window: number, opts: RateLimitSettings, broker: ServiceBroker): RateLimitStore {
+	let store = rateLimitStores.get(broker);
+	if (!store) rateLimitStores.set(broker, (store = new ApiGateway.RateLimitStores.MemoryStore(window, opts, broker)));
+	return store;
+}
+
+/** A route of the REST contract at `/`: its aliases and nothing else (no auto-aliases, no `$node.*`). */
+function apiRoute(name: string, callOptions: CallingOptions, aliases: Record<string, string>): ApiRouteSchema {
+	return {
+		name,
+		path: "/",
+		mappingPolicy: "restrict",
+		autoAliases: false,
+		authorization: true,
+		callOptions: { ...callOptions },
+		aliases,
+		// JSON only, 100 kB at most (413 above, 400 for malformed JSON, 415 for another type).
+		bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+		// Per client address (not X-Forwarded-For, which any client can write); 0 turns it off.
+		...(config.rateLimit > 0
+			? {
+					rateLimit: {
+						window: 60_000,
+						limit: config.rateLimit,
+						headers: true,
+						key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown",
+						StoreFactory: SharedRateLimitStore as unknown as typeof RateLimitStore
+					}
+				}
+			: {}),
+		onBeforeCall(this: Service, ctx: Context, _route: unknown, req: IncomingMessage & { $endpoint?: { id: string | null; local: boolean } }) {
+			// A write must say it is JSON: anything else would reach the action as an empty body.
+			if (WRITES.has(req.method ?? "") && Number(req.headers["content-length"] ?? 0) > 0 && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
+				throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", {
+					contentType: req.headers["content-type"] ?? null
+				});
+			// moleculer-web picks a node itself and calls it by id; where the bus balances calls
+			// (disableBalancer), a remote call goes by name instead, so the bus routes around a dead
+			// replica. A local one (this gateway's own health) stays on this node.
+			if (req.$endpoint && !req.$endpoint.local && this.broker.options.disableBalancer)
+				req.$endpoint = Object.assign(Object.create(req.$endpoint), { id: null });
+		},
+		logging: true
+	};
+}
+
 /**
- * The only HTTP entry: the REST contract of DESIGN.md as moleculer-web aliases. Routes
- * expose the aliases and nothing else — no auto-aliases, no `$node.*`.
+ * The only HTTP entry: the REST contract of DESIGN.md as moleculer-web aliases.
  */
 const RestService: ServiceSchema<RestSettings> = {
 	name: "rest",
@@ -52,51 +99,24 @@ const RestService: ServiceSchema<RestSettings> = {
 		apiTokenReads: config.apiTokenReads,
 		ip: "0.0.0.0",
 		routes: [
-			{
-				path: "/",
-				mappingPolicy: "restrict",
-				autoAliases: false,
-				authorization: true,
-				// Every HTTP request answers within REQUEST_TIMEOUT_MS: the gateway does not retry a
-				// timed-out call from scratch; the services behind it retry their own dependencies
-				// within that deadline (Moleculer passes the remaining time down the call chain).
-				callOptions: { ...NO_RETRY },
-				aliases: {
-					"GET /movies": "pilot.list",
-					"GET /movies/:id": "pilot.get",
-					"POST /movies": "pilot.create",
-					"PUT /movies/:id": "pilot.update",
-					"DELETE /movies/:id": "pilot.remove",
-
-					"GET /levels": "trashReport.levels",
-					"GET /levels/:canId": "trashReport.get",
-					"POST /levels": "trashReport.report",
-					"GET /reports/:id": "trashReport.status",
-
-					"GET /workers": "systemManager.workers",
-
-					"GET /health/live": "rest.live",
-					"GET /health/ready": "rest.ready"
-				},
-				// JSON only, 100 kB at most (413 above, 400 for malformed JSON, 415 for another type).
-				bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
-				// Per client address (not X-Forwarded-For, which any client can write); 0 turns it off.
-				...(config.rateLimit > 0
-					? { rateLimit: { window: 60_000, limit: config.rateLimit, headers: true, key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown" } }
-					: {}),
-				onBeforeCall(ctx: Context, route: unknown, req: IncomingMessage) {
-					// A write must say it is JSON: anything else would reach the action as an empty body.
-					if (
-						WRITES.has(req.method ?? "") &&
-						Number(req.headers["content-length"] ?? 0) > 0 &&
-						!/^application\/json\b/i.test(req.headers["content-type"] ?? "")
-					)
-						throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", {
-							contentType: req.headers["content-type"] ?? null
-						});
-				},
-				logging: true
-			},
+			// Reads and writes differ only in how a call is retried (lib/retry.ts CALLS): a read that
+			// got no answer (its replica was killed with it) is sent again; a write is not.
+			apiRoute("reads", CALLS.gatewayRead, {
+				"GET /movies": "pilot.list",
+				"GET /movies/:id": "pilot.get",
+				"GET /levels": "trashReport.levels",
+				"GET /levels/:canId": "trashReport.get",
+				"GET /reports/:id": "trashReport.status",
+				"GET /workers": "systemManager.workers",
+				"GET /health/live": "rest.live",
+				"GET /health/ready": "rest.ready"
+			}),
+			apiRoute("writes", CALLS.gatewayWrite, {
+				"POST /movies": "pilot.create",
+				"PUT /movies/:id": "pilot.update",
+				"DELETE /movies/:id": "pilot.remove",
+				"POST /levels": "trashReport.report"
+			}),
 			// the dashboard: uPlot from node_modules and the server-sent events of LIVE_PATH
 			...liveRoutes
 		],
@@ -114,6 +134,13 @@ const RestService: ServiceSchema<RestSettings> = {
 	},
 
 	actions: {
+		/**
+		 * moleculer-web's HTTP handler (merged with its own definition): the request itself is never
+		 * run again by the broker's retry policy, which would repeat a write; its calls are retried
+		 * by route (CALLS).
+		 */
+		rest: { retryPolicy: { enabled: false } },
+
 		/** Liveness: the process answers. */
 		live: {
 			params: {},
