@@ -195,31 +195,56 @@ export async function startDeployment(
 	};
 }
 
-/** GET /movies from `concurrency` loops until `stop()`; outcomes counted by status (or error name), never thrown. */
+/** One request of a load: when it started (ms since the load began), how long it took, and its status. */
+export interface Sample {
+	at: number;
+	ms: number;
+	status: number | string;
+}
+
+/**
+ * GET /movies from `concurrency` loops until `stop()`; outcomes counted by status (or error name),
+ * never thrown, and every request's latency kept (`samples`, `since` = when the load began).
+ */
 export function steadyLoad(sys: System, concurrency = 4, maxRequests = 5_000) {
 	const statuses = new Map<number | string, number>();
+	const samples: Sample[] = [];
+	const since = performance.now();
 	let running = true;
 	let sent = 0;
 	const loop = async () => {
 		while (running && sent < maxRequests) {
 			sent++;
+			const at = performance.now();
 			const status = await sys.get("/movies?pageSize=5").then(
 				r => r.status,
 				(err: Error) => err.name
 			);
+			samples.push({ at: at - since, ms: performance.now() - at, status });
 			statuses.set(status, (statuses.get(status) ?? 0) + 1);
 		}
 	};
 	const loops = Array.from({ length: concurrency }, loop);
 	return {
+		/** ms since the load began */
+		now: () => performance.now() - since,
 		async stop() {
 			running = false;
 			await Promise.all(loops);
 			const total = [...statuses.values()].reduce((a, b) => a + b, 0);
 			const ok = statuses.get(200) ?? 0;
-			return { total, ok, failed: total - ok, statuses: Object.fromEntries(statuses) };
+			return { total, ok, failed: total - ok, statuses: Object.fromEntries(statuses), samples };
 		}
 	};
+}
+
+/** The `p`-th percentile (0–100) of the latencies of the samples that started within [from, to). */
+export function percentile(samples: Sample[], p: number, from = 0, to = Infinity): number {
+	const ms = samples
+		.filter(s => s.at >= from && s.at < to)
+		.map(s => s.ms)
+		.sort((a, b) => a - b);
+	return ms.length === 0 ? NaN : ms[Math.min(ms.length - 1, Math.floor((ms.length * p) / 100))];
 }
 
 /** The contract's main rows, quickly: a movie round trip, a report applied, every worker known. */
