@@ -93,6 +93,7 @@ export class LivenessDiscoverer extends (Discoverers.Local as unknown as LocalBa
 		if (silentMs < this.liveness.timeoutMs - TIMER_SLACK_MS) return;
 		clearTimeout(this.deadlines.get(nodeID));
 		this.deadlines.delete(nodeID);
+		this.lastSeen.delete(nodeID); // a node that comes back is seen afresh; one that never does is forgotten
 		const node = this.registry.nodes.get(nodeID);
 		if (!node || node.local || !node.available) return;
 		this.logger.warn(`No heartbeat from '${nodeID}' for ${Math.round(silentMs)} ms: it has left.`);
