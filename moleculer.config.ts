@@ -2,6 +2,7 @@ import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { createBus } from "./lib/bus";
 import { config } from "./lib/config";
+import { useLeanMetricTypes } from "./lib/metrics";
 import { RETRIES } from "./lib/retry";
 import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
@@ -105,6 +106,8 @@ const options: BrokerOptions = {
  * moleculer-runner calls it with no argument.
  */
 export default function brokerOptions(transporterUrl: string | null = config.transporter): BrokerOptions {
+	// Moleculer's metric types, cheaper per observation (see lib/metrics.ts)
+	useLeanMetricTypes();
 	const bus = createBus(transporterUrl, { retentionMs: config.reportRetentionMs, streamReplicas: config.streamReplicas });
 	return {
 		...options,

@@ -1,0 +1,291 @@
+import { METRIC, MetricTypes } from "moleculer";
+
+/**
+ * Moleculer's metric types with the same names, labels and Prometheus output, at a fraction of
+ * the cost per observation. Every local action runs Moleculer's metrics middleware (three counter
+ * or gauge updates and a histogram timer) and our job metrics (a counter and a histogram), so an
+ * HTTP request makes about fifteen metric updates. What Moleculer does per update that is cut here:
+ *  - the label hash: a loop of megamorphic `labels[name]` reads into an array that is joined;
+ *    here one function per metric, compiled from its label names, builds the same string;
+ *  - a histogram's buckets: every bucket at or above the value is incremented through an object
+ *    keyed by the bound (a number-to-string conversion per bucket for bounds like 0.005); here one
+ *    count per bucket index, made cumulative when a snapshot is taken;
+ *  - a histogram's quantiles: every sample of the last minute is kept and all of them are sorted
+ *    at each scrape (at 10 000 requests/s, millions of samples: tens of MB and a stall per scrape);
+ *    here each 6-second slice of the window keeps exact count, sum, sum of squares, min and max
+ *    and a uniform sample of at most RESERVOIR values, so min, max, mean and variance stay exact
+ *    and the quantiles are estimated from at most ten reservoirs, weighted by what each stands for.
+ * `useLeanMetricTypes()` registers them under Moleculer's own type names, so every metric of the
+ * process (the broker's and ours) uses them.
+ */
+
+type Labels = Record<string, unknown> | null | undefined;
+type Hash = (labels: Labels) => string;
+
+/** The same string as Moleculer's BaseMetric.hashingLabels, from code specialised to the label names. */
+export function compileLabelHash(labelNames: readonly string[]): Hash {
+	if (labelNames.length === 0) return () => "";
+	const part = (name: string) =>
+		`((v = l[${JSON.stringify(name)}]), typeof v === "number" ? "" + v : typeof v === "string" ? '"' + v + '"' : typeof v === "boolean" ? "" + v : "")`;
+	// built once per metric from its label names, which come from code, never from input
+	return new Function("l", `if (l == null || typeof l !== "object") return ""; let v; return ${labelNames.map(part).join(' + "|" + ')};`) as Hash;
+}
+
+const HASH = Symbol("compiled label hash");
+function hashOf(metric: { labelNames: string[]; [HASH]?: Hash }, labels: Labels): string {
+	return (metric[HASH] ??= compileLabelHash(metric.labelNames))(labels);
+}
+
+/** Values kept per window slice for the quantile reservoirs. */
+export const RESERVOIR = 256;
+const sortAscending = (a: number, b: number) => a - b;
+
+/** One slice of the window: exact aggregates and a uniform sample (Vitter's algorithm R). */
+class Slice {
+	count = 0;
+	sum = 0;
+	sumOfSquares = 0;
+	min = Infinity;
+	max = -Infinity;
+	readonly sample: number[] = [];
+
+	add(value: number) {
+		this.count++;
+		this.sum += value;
+		this.sumOfSquares += value * value;
+		if (value < this.min) this.min = value;
+		if (value > this.max) this.max = value;
+		if (this.sample.length < RESERVOIR) this.sample.push(value);
+		else {
+			const slot = Math.floor(Math.random() * this.count);
+			if (slot < RESERVOIR) this.sample[slot] = value;
+		}
+	}
+
+	clear() {
+		this.count = this.sum = this.sumOfSquares = 0;
+		this.min = Infinity;
+		this.max = -Infinity;
+		this.sample.length = 0;
+	}
+}
+
+export interface WindowSnapshot {
+	min: number | null;
+	mean: number | null;
+	variance: number | null;
+	stdDev: number | null;
+	max: number | null;
+	quantiles: Record<string, number | undefined>;
+}
+
+/** The last `maxAgeSeconds` of observations in `slices` slices, as Moleculer's TimeWindowQuantiles, in bounded memory. */
+export class WindowQuantiles {
+	private readonly slices: Slice[];
+	private current = 0;
+	private timer: NodeJS.Timeout;
+	private last: WindowSnapshot | null = null;
+
+	constructor(
+		private readonly quantiles: number[],
+		maxAgeSeconds: number,
+		slices: number,
+		private readonly onChange: () => void
+	) {
+		this.slices = Array.from({ length: slices }, () => new Slice());
+		this.timer = setInterval(() => this.rotate(), (maxAgeSeconds / slices) * 1000).unref();
+	}
+
+	private rotate() {
+		this.current = (this.current + 1) % this.slices.length;
+		this.slices[this.current].clear();
+		this.last = null;
+		this.onChange();
+	}
+
+	add(value: number) {
+		this.slices[this.current].add(value);
+		this.last = null;
+	}
+
+	stop() {
+		clearInterval(this.timer);
+	}
+
+	snapshot(): WindowSnapshot {
+		if (this.last) return this.last;
+		let count = 0;
+		let sum = 0;
+		let sumOfSquares = 0;
+		let min = Infinity;
+		let max = -Infinity;
+		const weighted: [number, number][] = [];
+		for (const s of this.slices) {
+			if (s.count === 0) continue;
+			count += s.count;
+			sum += s.sum;
+			sumOfSquares += s.sumOfSquares;
+			min = Math.min(min, s.min);
+			max = Math.max(max, s.max);
+			const weight = s.count / s.sample.length;
+			for (const v of s.sample) weighted.push([v, weight]);
+		}
+		weighted.sort((a, b) => sortAscending(a[0], b[0]));
+		const mean = count ? sum / count : null;
+		const variance = count > 1 ? Math.max(0, (sumOfSquares - (sum * sum) / count) / (count - 1)) : null;
+		const quantiles: Record<string, number | undefined> = {};
+		for (const q of this.quantiles) {
+			// the smallest sampled value with at least q of the weight at or below it, as Moleculer's samples[ceil(q·n) − 1]
+			let seen = 0;
+			quantiles[q] = weighted.find(([, w]) => (seen += w) >= q * count - 1e-9)?.[0] ?? weighted.at(-1)?.[0];
+		}
+		return (this.last = {
+			min: count ? min : null,
+			mean,
+			variance,
+			stdDev: variance ? Math.sqrt(variance) : null,
+			max: count ? max : null,
+			quantiles
+		});
+	}
+}
+
+interface HistogramItem {
+	labels: Record<string, unknown>;
+	timestamp: number;
+	sum: number;
+	count: number;
+	lastValue: number | null;
+	/** Observations per bucket index (not cumulative); the last slot counts those above every bound. */
+	bucketCounts?: number[];
+	quantileValues?: WindowQuantiles;
+	rate?: { rate: number; update(count: number): void };
+}
+
+interface GaugeItem {
+	value: number;
+	timestamp: number;
+	rate?: { update(value: number): void };
+}
+
+/** increment/decrement hash the labels once (Moleculer's hash them for `get` and again for `set`). */
+export class LeanGauge extends MetricTypes.Gauge {
+	declare values: Map<string, GaugeItem>;
+
+	override hashingLabels(labels: Labels) {
+		return hashOf(this, labels);
+	}
+
+	override increment(labels?: Labels, value = 1, timestamp?: number) {
+		return this.add(labels, value, timestamp);
+	}
+
+	override decrement(labels?: Labels, value = 1, timestamp?: number) {
+		return this.add(labels, -value, timestamp);
+	}
+
+	private add(labels: Labels, delta: number, timestamp?: number) {
+		const item = this.values.get(hashOf(this, labels));
+		// a new series: Moleculer's own path makes the item (and its rate)
+		if (!item) return this.set(delta, labels ?? undefined, timestamp);
+		if (delta !== 0) {
+			item.value += delta;
+			item.timestamp = timestamp ?? Date.now();
+			item.rate?.update(item.value);
+			this.changed(item.value, labels ?? undefined, timestamp);
+		}
+		return item;
+	}
+}
+
+export class LeanCounter extends LeanGauge {
+	constructor(...args: ConstructorParameters<typeof MetricTypes.Gauge>) {
+		super(...args);
+		this.type = METRIC.TYPE_COUNTER;
+	}
+
+	override decrement(): never {
+		throw new Error("Counter can't be decreased.");
+	}
+}
+
+export class LeanHistogram extends MetricTypes.Histogram {
+	declare values: Map<string, HistogramItem>;
+	declare rate?: boolean;
+
+	override hashingLabels(labels: Labels) {
+		return hashOf(this, labels);
+	}
+
+	override observe(value: number, labels?: Labels, timestamp?: number) {
+		const item = this.values.get(hashOf(this, labels));
+		// a new series: Moleculer's own path makes the item (and its rate), through resetItem below
+		if (!item) {
+			super.observe(value, labels ?? undefined, timestamp);
+			this.countBucket(this.values.get(hashOf(this, labels))!, value);
+			return;
+		}
+		item.timestamp = timestamp ?? Date.now();
+		item.sum += value;
+		item.count++;
+		item.lastValue = value;
+		this.countBucket(item, value);
+		item.quantileValues?.add(value);
+		item.rate?.update(item.count);
+		this.changed(value, labels ?? undefined, timestamp);
+	}
+
+	private countBucket(item: HistogramItem, value: number) {
+		const bounds = this.buckets;
+		if (!bounds || !item.bucketCounts) return;
+		let i = 0;
+		// NaN is in no bucket, as in Moleculer's
+		while (i < bounds.length && !(value <= bounds[i])) i++;
+		item.bucketCounts[i]++;
+	}
+
+	override resetItem(item: Record<string, unknown>, timestamp?: number | null) {
+		const it = item as unknown as HistogramItem;
+		it.timestamp = timestamp ?? Date.now();
+		it.sum = 0;
+		it.count = 0;
+		it.lastValue = null;
+		if (this.buckets) it.bucketCounts = new Array<number>(this.buckets.length + 1).fill(0);
+		if (this.quantiles) {
+			it.quantileValues?.stop();
+			it.quantileValues = new WindowQuantiles(this.quantiles, this.maxAgeSeconds ?? 60, this.ageBuckets ?? 10, () => this.setDirty());
+		}
+		return item;
+	}
+
+	override generateItemSnapshot(item: Record<string, unknown>, key: string) {
+		const it = item as unknown as HistogramItem;
+		const snapshot: ReturnType<InstanceType<typeof MetricTypes.Histogram>["generateItemSnapshot"]> & Record<string, unknown> = {
+			key,
+			labels: it.labels,
+			count: it.count,
+			sum: it.sum,
+			lastValue: it.lastValue,
+			timestamp: it.timestamp
+		};
+		if (this.buckets && it.bucketCounts) {
+			const buckets: Record<string, number> = {};
+			let atOrBelow = 0;
+			this.buckets.forEach((bound, i) => (buckets[bound] = atOrBelow += it.bucketCounts![i]));
+			snapshot.buckets = buckets;
+		}
+		if (it.quantileValues) Object.assign(snapshot, it.quantileValues.snapshot());
+		if (it.rate) snapshot.rate = it.rate.rate;
+		return snapshot;
+	}
+}
+
+let registered = false;
+/** Registers the lean types under Moleculer's names (once per process; every broker after it uses them). */
+export function useLeanMetricTypes(): void {
+	if (registered) return;
+	registered = true;
+	MetricTypes.register("Gauge", LeanGauge as never);
+	MetricTypes.register("Counter", LeanCounter as never);
+	MetricTypes.register("Histogram", LeanHistogram as never);
+}

@@ -1,0 +1,100 @@
+/**
+ * The lean metric types (lib/metrics.ts) are Moleculer's, cheaper: driven with the same updates,
+ * they hold the same series and snapshot them the same way, and the histogram's quantile window
+ * stays bounded however many values it sees.
+ */
+import fc from "fast-check";
+import { MetricTypes, ServiceBroker } from "moleculer";
+import { compileLabelHash, LeanCounter, LeanGauge, LeanHistogram, RESERVOIR, useLeanMetricTypes, WindowQuantiles } from "../../lib/metrics";
+
+// Moleculer's own classes, taken before anything registers the lean ones
+const Moleculer = { Counter: MetricTypes.Counter, Gauge: MetricTypes.Gauge, Histogram: MetricTypes.Histogram };
+
+const broker = new ServiceBroker({ logger: false, metrics: { enabled: true, reporter: [] } });
+const registry = broker.metrics;
+afterAll(() => broker.stop());
+
+const LABEL_NAMES = ["service", "action", "caller", 'odd"name'];
+const labelValue = fc.oneof(fc.string({ maxLength: 6 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.constant({}));
+const labels = fc.dictionary(fc.constantFrom(...LABEL_NAMES, "other"), labelValue);
+
+it("hashes labels to exactly Moleculer's key", () => {
+	const original = new Moleculer.Gauge({ type: "gauge", name: "g", labelNames: LABEL_NAMES }, registry);
+	const hash = compileLabelHash(LABEL_NAMES);
+	fc.assert(fc.property(labels, l => expect(hash(l)).toBe(original.hashingLabels(l))));
+	for (const odd of [null, undefined, "text", 3] as never[]) expect(hash(odd)).toBe(original.hashingLabels(odd));
+	expect(compileLabelHash([])({ a: 1 })).toBe("");
+});
+
+/** A snapshot without the times at which it was taken. */
+const timeless = (snapshot: unknown[]) => JSON.parse(JSON.stringify(snapshot, (key, value) => (key === "timestamp" ? undefined : value)));
+
+// a few label sets, so that series repeat
+const series = fc.constantFrom({ service: "a", action: "x" }, { service: "b", action: "y", caller: "c" }, {});
+
+it("counts and gauges the same series as Moleculer's", () => {
+	fc.assert(
+		fc.property(fc.array(fc.tuple(fc.constantFrom("increment", "decrement", "set"), series, fc.integer({ min: -5, max: 5 })), { maxLength: 60 }), ops => {
+			const opts = { type: "gauge", name: "g", labelNames: ["service", "action", "caller"] };
+			const [original, lean] = [new Moleculer.Gauge(opts, registry), new LeanGauge(opts, registry)];
+			const [counter, leanCounter] = [new Moleculer.Counter({ ...opts, type: "counter" }, registry), new LeanCounter({ ...opts, type: "counter" }, registry)];
+			for (const [op, l, n] of ops) {
+				for (const g of [original, lean])
+					if (op === "set") g.set(n, l);
+					else g[op](l, n);
+				if (op === "increment") for (const c of [counter, leanCounter]) c.increment(l, Math.abs(n));
+			}
+			expect(timeless(lean.snapshot())).toEqual(timeless(original.snapshot()));
+			expect(timeless(leanCounter.snapshot())).toEqual(timeless(counter.snapshot()));
+			expect(leanCounter.type).toBe("counter");
+			expect(() => leanCounter.decrement()).toThrow("Counter can't be decreased.");
+		})
+	);
+});
+
+it("observes histograms as Moleculer's: buckets, sum, count and, below the reservoir size, the same quantiles", () => {
+	const value = fc.oneof(fc.double({ min: 0, max: 20, noNaN: true }), fc.constantFrom(0.001, 0.0025, 1, 5, 10, 100_000));
+	fc.assert(
+		fc.property(fc.array(fc.tuple(series, value), { maxLength: 120 }), observations => {
+			const opts = {
+				type: "histogram",
+				name: "h",
+				labelNames: ["service", "action", "caller"],
+				buckets: [0.001, 0.0025, 0.005, 1, 2.5, 5, 10],
+				quantiles: true
+			};
+			const [original, lean] = [new Moleculer.Histogram(opts, registry), new LeanHistogram(opts, registry)];
+			for (const [l, v] of observations) for (const h of [original, lean]) h.observe(v, l);
+			const [expected, actual] = [timeless(original.snapshot()), timeless(lean.snapshot())];
+			// sums taken in another order (and a sum of squares for the variance) differ in the last bits
+			for (const s of [...expected, ...actual]) for (const k of ["mean", "variance", "stdDev"]) s[k] = s[k] == null ? null : Number(s[k].toPrecision(9));
+			expect(actual).toEqual(expected);
+		})
+	);
+});
+
+it("keeps a bounded sample of a busy window, with exact min, max and mean and close quantiles", () => {
+	const window = new WindowQuantiles([0.5, 0.9, 0.99], 60, 10, () => {});
+	try {
+		// 200 000 values spread evenly over 0…1000
+		for (let i = 0; i < 200_000; i++) window.add(((i * 7919) % 200_000) / 200);
+		const s = window.snapshot();
+		expect(s.min).toBe(0);
+		expect(s.max).toBeCloseTo(999.995, 6);
+		expect(s.mean).toBeCloseTo(499.9975, 3);
+		expect(s.quantiles[0.5]).toBeGreaterThan(450);
+		expect(s.quantiles[0.5]).toBeLessThan(550);
+		expect(s.quantiles[0.99]).toBeGreaterThan(970);
+		// one slice of the ten was filled: it holds RESERVOIR values, not 200 000
+		expect((window as unknown as { slices: { sample: number[] }[] }).slices.map(slice => slice.sample.length)).toEqual([RESERVOIR, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+	} finally {
+		window.stop();
+	}
+});
+
+it("serves every broker of the process once registered under Moleculer's type names", () => {
+	useLeanMetricTypes();
+	expect(MetricTypes.resolve("histogram")).toBe(LeanHistogram);
+	expect(MetricTypes.resolve("counter")).toBe(LeanCounter);
+	expect(MetricTypes.resolve("gauge")).toBe(LeanGauge);
+});
