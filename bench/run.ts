@@ -7,6 +7,7 @@
  *   4  POST /movies (gateway → pilot → db) on NATS (compared with row 1's POST)
  *   5  a report burst through the durable channel on NATS and on RabbitMQ, against raw nats
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
+ *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21)
  *
  * A progress bar on stderr, then the table on stdout; bench/results.json and the table in
  * docs/benchmarks.md are rewritten. Options:
@@ -134,8 +135,10 @@ const GET_LEVELS: Endpoint = { method: "GET", path: "/levels" };
 const GET_MOVIES: Endpoint = { method: "GET", path: "/movies" };
 const POST_MOVIE: Endpoint = { method: "POST", path: "/movies", body: JSON.stringify({ title: "Bench", year: 1979, genres: ["sci-fi"] }) };
 
-async function load(url: string, e: Endpoint, seconds: number) {
+/** `serverPid`: the process serving HTTP, whose own CPU per request is reported too. */
+async function load(url: string, e: Endpoint, seconds: number, serverPid?: number) {
 	const cpuBefore = systemCpuSeconds();
+	const serverBefore = serverPid ? processCpuSeconds(serverPid) : 0;
 	const result = await autocannon({
 		url: url + e.path,
 		method: e.method,
@@ -143,8 +146,10 @@ async function load(url: string, e: Endpoint, seconds: number) {
 		duration: seconds,
 		...(e.body ? { body: e.body, headers: { "content-type": "application/json" } } : {})
 	});
-	const cpuUsPerItem = ((systemCpuSeconds() - cpuBefore) / Math.max(result.requests.total, 1)) * 1e6;
+	const perRequest = (seconds: number) => (seconds / Math.max(result.requests.total, 1)) * 1e6;
+	const cpuUsPerItem = perRequest(systemCpuSeconds() - cpuBefore);
 	return {
+		...(serverPid ? { serverCpuUsPerItem: perRequest(processCpuSeconds(serverPid) - serverBefore) } : {}),
 		rate: result.requests.average,
 		p50: result.latency.p50,
 		p99: result.latency.p99,
@@ -153,8 +158,8 @@ async function load(url: string, e: Endpoint, seconds: number) {
 	};
 }
 
-async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint) {
-	const r = await stepOf(`row ${id}: ${label}`, DURATION_S, () => load(url, e, DURATION_S));
+async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint, serverPid?: number) {
+	const r = await stepOf(`row ${id}: ${label}`, DURATION_S, () => load(url, e, DURATION_S, serverPid));
 	const base = rows.find(b => b.id === baseline);
 	rows.push({ id, label, unit: "req/s", ...r, baseline, ratio: base ? r.rate / base.rate : baseline === id ? 1 : NaN });
 }
@@ -178,16 +183,20 @@ async function seed(url: string) {
 // ---------------------------------------------------------------------------------------------
 // Deployments
 
-/** Row 1's process is `npm start` itself, timed from the spawn to GET /health/ready 200 (row 6). */
-async function startEmbedded() {
+/**
+ * Rows 1 and 7: `npm start` itself, timed from the spawn to GET /health/ready 200 (row 6). Row 1's
+ * stores are on PostgreSQL, as rows 2–4's are; row 7's are its default NeDB files.
+ */
+async function startEmbedded({ store }: { store: "postgres" | "nedb" }) {
 	const port = await freePort();
 	const env: NodeJS.ProcessEnv = {
 		...process.env,
 		...SERVICE_ENV,
 		PORT: String(port),
-		DB_URI: await freshDatabase("bench_embedded"),
 		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-bench-"))
 	};
+	if (store === "postgres") env.DB_URI = await freshDatabase("bench_embedded");
+	else delete env.DB_URI;
 	delete env.TRANSPORTER;
 	delete env.SERVICES;
 	const started = performance.now();
@@ -215,6 +224,23 @@ async function startEmbedded() {
 	return { url, startToReadyMs: performance.now() - started, app, stop };
 }
 
+/** Row 0's server (bench/plain-http.ts), answering `bodies` (path → JSON value). */
+async function startPlainHttp(bodies: Record<string, unknown>) {
+	const port = await freePort();
+	const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-plain-")), "bodies.json");
+	fs.writeFileSync(file, JSON.stringify(bodies));
+	const child = spawn(process.execPath, ["--import", "tsx", "bench/plain-http.ts", String(port), file], {
+		cwd: ROOT,
+		stdio: ["ignore", "inherit", "inherit", "ipc"]
+	});
+	await new Promise<void>((resolve, reject) => {
+		child.once("message", () => resolve());
+		child.once("exit", code => reject(new Error(`bench/plain-http.ts exited with ${code}`)));
+	});
+	const closed = new Promise(resolve => child.once("exit", resolve));
+	return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => (child.kill(), closed) };
+}
+
 /** pid → [ppid, CPU seconds used so far] of every process, from /proc/<pid>/stat. */
 function processTable(): Map<number, [number, number]> {
 	const table = new Map<number, [number, number]>();
@@ -230,6 +256,10 @@ function processTable(): Map<number, [number, number]> {
 		}
 	}
 	return table;
+}
+
+function processCpuSeconds(pid: number): number {
+	return processTable().get(pid)?.[1] ?? 0;
 }
 
 function childrenOf(pid: number): number[] {
@@ -270,7 +300,7 @@ const REMOTE: Parameters<typeof startDeployment>[1] = {
 
 async function main() {
 	// the same weights (≈ seconds) as the steps below
-	if (PHASES.has("embedded")) planned("embedded", 6 + 3 * DURATION_S);
+	if (PHASES.has("embedded")) planned("embedded", 12 + 7 * DURATION_S);
 	if (PHASES.has("nats")) planned("nats", 15 + 3 * DURATION_S);
 	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
 	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000));
@@ -290,17 +320,40 @@ async function main() {
 		process.env.TEST_PG_URL = pgUrl;
 
 		if (PHASES.has("embedded")) {
-			const sys = await stepOf("row 6: npm start until ready", 4, startEmbedded);
+			const sys = await stepOf("row 6: npm start until ready", 4, () => startEmbedded({ store: "postgres" }));
 			startToReadyMs = sys.startToReadyMs;
 			const stopSampling = sampleMemory("embedded", [{ name: "npm start (all six)", pid: sys.app }]);
 			try {
 				await stepOf("seeding embedded", 2, () => seed(sys.url));
-				await httpRow("1a", "embedded GET /levels", "1a", sys.url, GET_LEVELS);
-				await httpRow("1b", "embedded GET /movies", "1b", sys.url, GET_MOVIES);
-				await httpRow("1c", "embedded POST /movies", "1c", sys.url, POST_MOVIE);
+				await httpRow("1a", "embedded GET /levels", "1a", sys.url, GET_LEVELS, sys.app());
+				await httpRow("1b", "embedded GET /movies", "1b", sys.url, GET_MOVIES, sys.app());
+				await httpRow("1c", "embedded POST /movies", "1c", sys.url, POST_MOVIE, sys.app());
 			} finally {
 				stopSampling();
 				await sys.stop();
+			}
+			// row 7: `npm start` exactly as a user runs it (NeDB files), against plain node:http
+			// answering the same JSON, each GET measured right after its floor
+			const user = await stepOf("row 7: npm start with its defaults", 3, () => startEmbedded({ store: "nedb" }));
+			const stopSamplingUser = sampleMemory("embedded", [{ name: "npm start (NeDB)", pid: user.app }]);
+			try {
+				await stepOf("seeding npm start", 2, () => seed(user.url));
+				const http = httpClient(user.url);
+				const plain = await startPlainHttp({
+					[GET_LEVELS.path]: (await http.get(GET_LEVELS.path)).body,
+					[GET_MOVIES.path]: (await http.get(GET_MOVIES.path)).body
+				});
+				try {
+					await httpRow("7a", "node:http answering GET /levels's JSON", "7a", plain.url, GET_LEVELS, plain.pid);
+					await httpRow("7b", "npm start (NeDB) GET /levels", "7a", user.url, GET_LEVELS, user.app());
+					await httpRow("7c", "node:http answering GET /movies's JSON", "7c", plain.url, GET_MOVIES, plain.pid);
+					await httpRow("7d", "npm start (NeDB) GET /movies", "7c", user.url, GET_MOVIES, user.app());
+				} finally {
+					await plain.stop();
+				}
+			} finally {
+				stopSamplingUser();
+				await user.stop();
 			}
 		}
 
