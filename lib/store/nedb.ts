@@ -68,10 +68,34 @@ export class NeDbAdapter extends DbService.MemoryAdapter {
 	}
 }
 
-/** NeDB: one process owns the file (locked), so a per-key lock makes the compare-and-set atomic. */
+/**
+ * NeDB: one process owns the file (locked), so a per-key lock makes the compare-and-set atomic,
+ * and every write passes through here: `all()` answers from the last read until a write is done
+ * (the gateway's `GET /levels` reads every can on each request; NeDB copies each document on each
+ * read). A read that overlapped a write is never kept. Callers must not mutate what `all()` returns.
+ */
 export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
 	const lock = new KeyedLock();
 	const db = () => adapter.db;
+	let everything: Promise<T[]> | null = null;
+	/** Drops the kept read once the write is done: a read started before then (even during it) is never answered again. */
+	async function writing<R>(write: () => Promise<R>): Promise<R> {
+		try {
+			return await write();
+		} finally {
+			everything = null;
+		}
+	}
+	function all(): Promise<T[]> {
+		if (everything) return everything;
+		// findAsync gives a cursor that runs the query again each time it is awaited: one promise, one run
+		const read = Promise.resolve(db().findAsync({}) as Promise<T[]>);
+		everything = read;
+		read.catch(() => {
+			if (everything === read) everything = null;
+		});
+		return read;
+	}
 	const upsert = ({ _id, ...fields }: { _id: string }) => db().updateAsync({ _id }, { $set: fields }, { upsert: true });
 	/** Read-compare-write of each document under its key's lock; the ids written. */
 	async function writeEach<D extends { _id: string }>(docs: D[], shouldWrite: (current: Record<string, unknown> | null, doc: D) => boolean) {
@@ -81,7 +105,7 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Stor
 				lock.run(doc._id, async () => {
 					const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
 					if (!shouldWrite(current, doc)) return;
-					await upsert(doc);
+					await writing(() => upsert(doc));
 					written.add(doc._id);
 				})
 			)
@@ -90,11 +114,11 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Stor
 	}
 	return {
 		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
-		all: async () => (await db().findAsync({})) as T[],
-		put: async doc => void (await upsert(doc)),
+		all,
+		put: doc => writing(async () => void (await upsert(doc))),
 		putManyIfNewer: docs => writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
 		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
-		removeBefore: (field, value) => db().removeAsync({ [field]: { $lt: value } }, { multi: true }),
+		removeBefore: (field, value) => writing(() => db().removeAsync({ [field]: { $lt: value } }, { multi: true })),
 		count: () => db().countAsync({})
 	};
 }
