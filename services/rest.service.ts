@@ -46,8 +46,14 @@ function SharedRateLimitStore(window: number, opts: RateLimitSettings, broker: S
 	return store;
 }
 
-/** A route of the REST contract at `/`: its aliases and nothing else (no auto-aliases, no `$node.*`). */
-function apiRoute(name: string, callOptions: CallingOptions, aliases: Record<string, string>): ApiRouteSchema {
+/** moleculer-web formats a request's and a response's log line (colours, duration) before the logger drops them: only when they are printed. */
+const LOG_REQUESTS = ["debug", "trace"].includes(config.logLevel);
+
+/**
+ * A route of the REST contract at `/`: its aliases and nothing else (no auto-aliases, no `$node.*`).
+ * `body`: whether its requests carry a JSON body (reads take everything from the path and query).
+ */
+function apiRoute(name: string, { callOptions, body }: { callOptions: CallingOptions; body: boolean }, aliases: Record<string, string>): ApiRouteSchema {
 	return {
 		name,
 		path: "/",
@@ -57,7 +63,7 @@ function apiRoute(name: string, callOptions: CallingOptions, aliases: Record<str
 		callOptions: { ...callOptions },
 		aliases,
 		// JSON only, 100 kB at most (413 above, 400 for malformed JSON, 415 for another type).
-		bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+		bodyParsers: body ? { json: { strict: true, limit: "100kb" }, urlencoded: false } : false,
 		// Per client address (not X-Forwarded-For, which any client can write); 0 turns it off.
 		...(config.rateLimit > 0
 			? {
@@ -82,7 +88,7 @@ function apiRoute(name: string, callOptions: CallingOptions, aliases: Record<str
 			if (req.$endpoint && !req.$endpoint.local && this.broker.options.disableBalancer)
 				req.$endpoint = Object.assign(Object.create(req.$endpoint), { id: null });
 		},
-		logging: true
+		logging: LOG_REQUESTS
 	};
 }
 
@@ -101,22 +107,30 @@ const RestService: ServiceSchema<RestSettings> = {
 		routes: [
 			// Reads and writes differ only in how a call is retried (lib/retry.ts CALLS): a read that
 			// got no answer (its replica was killed with it) is sent again; a write is not.
-			apiRoute("reads", CALLS.gatewayRead, {
-				"GET /movies": "pilot.list",
-				"GET /movies/:id": "pilot.get",
-				"GET /levels": "trashReport.levels",
-				"GET /levels/:canId": "trashReport.get",
-				"GET /reports/:id": "trashReport.status",
-				"GET /workers": "systemManager.workers",
-				"GET /health/live": "rest.live",
-				"GET /health/ready": "rest.ready"
-			}),
-			apiRoute("writes", CALLS.gatewayWrite, {
-				"POST /movies": "pilot.create",
-				"PUT /movies/:id": "pilot.update",
-				"DELETE /movies/:id": "pilot.remove",
-				"POST /levels": "trashReport.report"
-			}),
+			apiRoute(
+				"reads",
+				{ callOptions: CALLS.gatewayRead, body: false },
+				{
+					"GET /movies": "pilot.list",
+					"GET /movies/:id": "pilot.get",
+					"GET /levels": "trashReport.levels",
+					"GET /levels/:canId": "trashReport.get",
+					"GET /reports/:id": "trashReport.status",
+					"GET /workers": "systemManager.workers",
+					"GET /health/live": "rest.live",
+					"GET /health/ready": "rest.ready"
+				}
+			),
+			apiRoute(
+				"writes",
+				{ callOptions: CALLS.gatewayWrite, body: true },
+				{
+					"POST /movies": "pilot.create",
+					"PUT /movies/:id": "pilot.update",
+					"DELETE /movies/:id": "pilot.remove",
+					"POST /levels": "trashReport.report"
+				}
+			),
 			// the dashboard: uPlot from node_modules and the server-sent events of LIVE_PATH
 			...liveRoutes
 		],

@@ -4,12 +4,12 @@ import { Errors } from "moleculer";
 import { CHANNEL_IN_FLIGHT } from "../lib/bus";
 import { config } from "../lib/config";
 import type { CanLevel, IngestStats, LevelsParams, ReportRecord, ReportStatus } from "../lib/contracts";
-import { applyBatch, INGEST_TABLES, toLevel, toRecord } from "../lib/ingest/apply";
+import { applyBatch, INGEST_TABLES, sortedLevels, toLevel, toRecord } from "../lib/ingest/apply";
 import type { Applied, IngestStores, Pending } from "../lib/ingest/apply";
 import { Batcher } from "../lib/ingest/batcher";
 import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
-import { byCanId, CHANNEL, checkMessage, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
+import { CHANNEL, checkMessage, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
 import { IngestCounters } from "../lib/ingest/stats";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
 import { StoresMixin } from "../mixins/stores.mixin";
@@ -91,11 +91,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 					throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [
 						{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }
 					]);
-				const docs = await this.stores.levels.all();
-				return docs
-					.filter(d => d.level >= min && d.level <= max)
-					.map(toLevel)
-					.sort((a, b) => byCanId(a.canId, b.canId));
+				return sortedLevels(await this.stores.levels.all()).filter(can => can.level >= min && can.level <= max);
 			}
 		},
 

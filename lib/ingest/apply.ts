@@ -8,7 +8,7 @@
 import type { CanLevel, ReportRecord } from "../contracts";
 import { DataTypes } from "../store";
 import type { Columns, Store } from "../store";
-import { reportVersion } from "./report";
+import { byCanId, reportVersion } from "./report";
 import type { LevelReport } from "./report";
 
 export interface LevelDoc {
@@ -67,6 +67,18 @@ export interface Applied {
 }
 
 export const toLevel = (doc: LevelDoc): CanLevel => ({ canId: doc._id, level: doc.level, reportedAt: doc.reportedAt, receivedAt: doc.receivedAt });
+
+const sorted = new WeakMap<readonly LevelDoc[], readonly CanLevel[]>();
+/**
+ * The levels of `docs` sorted by can id, worked out once per array: a store that keeps its last
+ * read (NeDB) answers every `GET /levels` until the next write with the same one. Frozen, as
+ * every caller shares them.
+ */
+export function sortedLevels(docs: readonly LevelDoc[]): readonly CanLevel[] {
+	let levels = sorted.get(docs);
+	if (!levels) sorted.set(docs, (levels = Object.freeze(docs.map(doc => Object.freeze(toLevel(doc))).sort((a, b) => byCanId(a.canId, b.canId)))));
+	return levels;
+}
 
 export const toRecord = ({ _id, ...rest }: ReportDoc): ReportRecord => ({ id: _id, ...rest });
 
