@@ -46,6 +46,8 @@ function SharedRateLimitStore(window: number, opts: RateLimitSettings, broker: S
 	return store;
 }
 
+const encodedAnswers = new WeakMap<object, string>();
+
 /** moleculer-web formats a request's and a response's log line (colours, duration) before the logger drops them: only when they are printed. */
 const LOG_REQUESTS = ["debug", "trace"].includes(config.logLevel);
 
@@ -192,6 +194,15 @@ const RestService: ServiceSchema<RestSettings> = {
 	},
 
 	methods: {
+		/** A frozen answer cannot change (trashReport's levels between two writes): serialized once. */
+		encodeResponse(this: GatewayThis, req: IncomingMessage, res: ServerResponse, data: unknown): string {
+			const encode = () => ApiGateway.methods!.encodeResponse.call(this, req, res, data) as string;
+			if (data === null || typeof data !== "object" || !Object.isFrozen(data)) return encode();
+			let json = encodedAnswers.get(data);
+			if (json === undefined) encodedAnswers.set(data, (json = encode()));
+			return json;
+		},
+
 		/** Writes (and reads, with API_TOKEN_READS) need the API token when one is configured. 401 otherwise. */
 		authorize(this: GatewayThis, _ctx: Context, _route: unknown, req: IncomingMessage) {
 			const token = this.settings.apiToken;

@@ -85,13 +85,15 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				max: { type: "number", min: 0, max: 100, convert: true, optional: true },
 				$$strict: "remove"
 			},
-			async handler(ctx: Context<LevelsParams>): Promise<CanLevel[]> {
+			async handler(ctx: Context<LevelsParams>): Promise<readonly CanLevel[]> {
 				const { min = 0, max = 100 } = ctx.params;
 				if (min > max)
 					throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [
 						{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }
 					]);
-				return sortedLevels(await this.stores.levels.all()).filter(can => can.level >= min && can.level <= max);
+				const levels = sortedLevels(await this.stores.levels.all());
+				// unfiltered: the frozen list itself, which the gateway serializes once
+				return min === 0 && max === 100 ? levels : levels.filter(can => can.level >= min && can.level <= max);
 			}
 		},
 
