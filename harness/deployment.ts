@@ -166,7 +166,10 @@ export async function startDeployment(
 				const ready = await http.get("/health/ready");
 				if (ready.status !== 200) return false;
 				const workers = (await http.get("/workers")).body as { type: string; instances: number }[];
-				return [...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n);
+				if (![...expected].every(([type, n]) => workers.find(w => w.type === type)?.instances === n)) return false;
+				// the test's node discovers on its own: until it has seen every replica, its calls are not balanced
+				const seen = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string }[];
+				return [...expected].every(([type, n]) => seen.filter(s => s.name === type).length === n);
 			},
 			60_000,
 			200

@@ -12,7 +12,8 @@ import { METRIC, MetricTypes } from "moleculer";
  *    count per bucket index, made cumulative when a snapshot is taken;
  *  - a histogram's quantiles: every sample of the last minute is kept and all of them are sorted
  *    at each scrape (at 10 000 requests/s, millions of samples: tens of MB and a stall per scrape);
- *    here each 6-second slice of the window keeps exact count, sum, sum of squares, min and max
+ *    here each 6-second slice of the window keeps exact count, sum, min and max, a running mean and
+ *    sum of squared deviations (Welford: no cancellation when values are close)
  *    and a uniform sample of at most RESERVOIR values, so min, max, mean and variance stay exact
  *    and the quantiles are estimated from at most ten reservoirs, weighted by what each stands for.
  * `useLeanMetricTypes()` registers them under Moleculer's own type names, so every metric of the
@@ -44,7 +45,9 @@ const sortAscending = (a: number, b: number) => a - b;
 class Slice {
 	count = 0;
 	sum = 0;
-	sumOfSquares = 0;
+	mean = 0;
+	/** Sum of squared deviations from `mean`. */
+	m2 = 0;
 	min = Infinity;
 	max = -Infinity;
 	readonly sample: number[] = [];
@@ -52,7 +55,9 @@ class Slice {
 	add(value: number) {
 		this.count++;
 		this.sum += value;
-		this.sumOfSquares += value * value;
+		const delta = value - this.mean;
+		this.mean += delta / this.count;
+		this.m2 += delta * (value - this.mean);
 		if (value < this.min) this.min = value;
 		if (value > this.max) this.max = value;
 		if (this.sample.length < RESERVOIR) this.sample.push(value);
@@ -63,7 +68,7 @@ class Slice {
 	}
 
 	clear() {
-		this.count = this.sum = this.sumOfSquares = 0;
+		this.count = this.sum = this.mean = this.m2 = 0;
 		this.min = Infinity;
 		this.max = -Infinity;
 		this.sample.length = 0;
@@ -116,15 +121,20 @@ export class WindowQuantiles {
 		if (this.last) return this.last;
 		let count = 0;
 		let sum = 0;
-		let sumOfSquares = 0;
+		// slices merged as Chan et al.'s parallel variance
+		let runningMean = 0;
+		let m2 = 0;
 		let min = Infinity;
 		let max = -Infinity;
 		const weighted: [number, number][] = [];
 		for (const s of this.slices) {
 			if (s.count === 0) continue;
-			count += s.count;
+			const delta = s.mean - runningMean;
+			const merged = count + s.count;
+			m2 += s.m2 + (delta * delta * count * s.count) / merged;
+			runningMean += (delta * s.count) / merged;
+			count = merged;
 			sum += s.sum;
-			sumOfSquares += s.sumOfSquares;
 			min = Math.min(min, s.min);
 			max = Math.max(max, s.max);
 			const weight = s.count / s.sample.length;
@@ -132,7 +142,7 @@ export class WindowQuantiles {
 		}
 		weighted.sort((a, b) => sortAscending(a[0], b[0]));
 		const mean = count ? sum / count : null;
-		const variance = count > 1 ? Math.max(0, (sumOfSquares - (sum * sum) / count) / (count - 1)) : null;
+		const variance = count > 1 ? m2 / (count - 1) : null;
 		const quantiles: Record<string, number | undefined> = {};
 		for (const q of this.quantiles) {
 			// the smallest sampled value with at least q of the weight at or below it, as Moleculer's samples[ceil(q·n) − 1]

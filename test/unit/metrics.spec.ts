@@ -66,8 +66,17 @@ it("observes histograms as Moleculer's: buckets, sum, count and, below the reser
 			const [original, lean] = [new Moleculer.Histogram(opts, registry), new LeanHistogram(opts, registry)];
 			for (const [l, v] of observations) for (const h of [original, lean]) h.observe(v, l);
 			const [expected, actual] = [timeless(original.snapshot()), timeless(lean.snapshot())];
-			// sums taken in another order (and a sum of squares for the variance) differ in the last bits
-			for (const s of [...expected, ...actual]) for (const k of ["mean", "variance", "stdDev"]) s[k] = s[k] == null ? null : Number(s[k].toPrecision(9));
+			// sums taken in another order (and a sum of squares for the variance) differ in the last bits:
+			// those three are compared within a relative 1e-9 (rounding both could straddle a digit)
+			expect(actual.length).toBe(expected.length);
+			actual.forEach((s: Record<string, number | null>, i: number) => {
+				for (const k of ["mean", "variance", "stdDev"]) {
+					const [a, e] = [s[k], expected[i][k]];
+					if (a == null || e == null) expect(a).toBe(e);
+					else expect(Math.abs(a - e)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(e)));
+					s[k] = e;
+				}
+			});
 			expect(actual).toEqual(expected);
 		})
 	);
@@ -82,9 +91,10 @@ it("keeps a bounded sample of a busy window, with exact min, max and mean and cl
 		expect(s.min).toBe(0);
 		expect(s.max).toBeCloseTo(999.995, 6);
 		expect(s.mean).toBeCloseTo(499.9975, 3);
-		expect(s.quantiles[0.5]).toBeGreaterThan(450);
-		expect(s.quantiles[0.5]).toBeLessThan(550);
-		expect(s.quantiles[0.99]).toBeGreaterThan(970);
+		// a random sample of 256: the median's standard error is ≈ 31 here, so ±150 is ~5 of them
+		expect(s.quantiles[0.5]).toBeGreaterThan(350);
+		expect(s.quantiles[0.5]).toBeLessThan(650);
+		expect(s.quantiles[0.99]).toBeGreaterThan(950);
 		// one slice of the ten was filled: it holds RESERVOIR values, not 200 000
 		expect((window as unknown as { slices: { sample: number[] }[] }).slices.map(slice => slice.sample.length)).toEqual([RESERVOIR, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 	} finally {
