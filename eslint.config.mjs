@@ -26,8 +26,10 @@ export default tseslint.config(
 		languageOptions: { globals: { ...globals.browser, uPlot: "readonly" }, sourceType: "script" }
 	},
 	{
-		files: ["*.js"],
-		languageOptions: { sourceType: "commonjs" }
+		// plain CommonJS scripts that run before anything is compiled (scripts/build.js)
+		files: ["*.js", "scripts/**/*.js"],
+		languageOptions: { sourceType: "commonjs" },
+		rules: { "@typescript-eslint/no-require-imports": "off" }
 	},
 	prettier
 );

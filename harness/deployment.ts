@@ -4,7 +4,7 @@
  * PostgreSQL. The test joins the bus as one more node, so it can call actions, listen to events
  * and publish reports like any service would.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import { Client } from "pg";
@@ -19,7 +19,7 @@ export type DeploymentKind = "embedded" | "nats" | "amqp";
 
 const ROOT = path.resolve(__dirname, "..");
 
-/** `bin/start.ts` (what `npm start` runs) as its own OS process, its output collected. */
+/** `dist/bin/start.js` (what `npm start` runs) as its own OS process, its output collected. */
 export interface AppProcess {
 	child: ChildProcess;
 	output: string;
@@ -35,9 +35,18 @@ export function spawnApp(cmd: string, args: string[], cwd: string, env: NodeJS.P
 	return proc;
 }
 
-/** Starts `bin/start.ts` with the test's environment plus `env`. */
+let built = false;
+/** What `npm start`'s prestart does: compile to dist/ when a source is newer (once per test or bench process). */
+export function ensureBuilt(): void {
+	if (built) return;
+	execFileSync(process.execPath, [path.join(ROOT, "scripts/build.js"), "--if-stale"], { cwd: ROOT, stdio: "inherit" });
+	built = true;
+}
+
+/** Starts `dist/bin/start.js` (no TypeScript loader, as `npm start`) with the test's environment plus `env`. */
 export function startProcess(env: Record<string, string>): AppProcess {
-	return spawnApp(process.execPath, ["--import", "tsx", "bin/start.ts"], ROOT, { ...process.env, ...env });
+	ensureBuilt();
+	return spawnApp(process.execPath, ["--enable-source-maps", "dist/bin/start.js"], ROOT, { ...process.env, ...env });
 }
 
 /** Sends `signal` (SIGKILL after 10 s) and waits for the exit; nothing to do if it has exited. */
@@ -103,7 +112,7 @@ let seq = 0;
 
 /**
  * Starts a deployment. "embedded" is the in-process system of the core issue; "nats" and "amqp"
- * spawn `LAYOUT` as separate `node bin/start.ts` processes and wait until the gateway is ready
+ * spawn `LAYOUT` as separate `node dist/bin/start.js` processes and wait until the gateway is ready
  * and every replica is registered.
  */
 export async function startDeployment(
