@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
 import { createBroker } from "../broker";
@@ -35,6 +36,18 @@ export function spawnApp(cmd: string, args: string[], cwd: string, env: NodeJS.P
 	return proc;
 }
 
+/**
+ * The Node flags `npm start` runs the app with: package.json's start script is their one home (the
+ * Dockerfile's NODE_OPTIONS are checked against it in deploy.spec.ts), so that every spawned
+ * service process runs as a user's does.
+ */
+export const START_FLAGS: string[] = (() => {
+	const start: string = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts.start;
+	const flags = /^exec node (.*) dist\/bin\/start\.js$/.exec(start);
+	if (!flags) throw new Error(`package.json's start script is not "exec node <flags> dist/bin/start.js": ${start}`);
+	return flags[1].split(" ");
+})();
+
 let built = false;
 /** What `npm start`'s prestart does: compile to dist/ when a source is newer (once per test or bench process). */
 export function ensureBuilt(): void {
@@ -46,7 +59,7 @@ export function ensureBuilt(): void {
 /** Starts `dist/bin/start.js` (no TypeScript loader, as `npm start`) with the test's environment plus `env`. */
 export function startProcess(env: Record<string, string>): AppProcess {
 	ensureBuilt();
-	return spawnApp(process.execPath, ["--enable-source-maps", "dist/bin/start.js"], ROOT, { ...process.env, ...env });
+	return spawnApp(process.execPath, [...START_FLAGS, "dist/bin/start.js"], ROOT, { ...process.env, ...env });
 }
 
 /** Sends `signal` (SIGKILL after 10 s) and waits for the exit; nothing to do if it has exited. */

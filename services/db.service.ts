@@ -1,6 +1,5 @@
 import type { ServiceSchema } from "moleculer";
 import type { DbServiceSettings } from "moleculer-db";
-import { DataTypes } from "../lib/store";
 import DbMixin from "../mixins/db.mixin";
 
 /**
@@ -10,7 +9,7 @@ import DbMixin from "../mixins/db.mixin";
 const DbService: ServiceSchema<DbServiceSettings> = {
 	name: "db",
 	mixins: [
-		DbMixin("movies", {
+		DbMixin("movies", DataTypes => ({
 			id: { type: DataTypes.STRING(36), primaryKey: true, defaultValue: DataTypes.UUIDV4 },
 			title: { type: DataTypes.STRING(200), allowNull: false },
 			year: DataTypes.INTEGER,
@@ -19,7 +18,7 @@ const DbService: ServiceSchema<DbServiceSettings> = {
 			// ISO-8601 strings, as on NeDB and in responses
 			createdAt: DataTypes.STRING(30),
 			updatedAt: DataTypes.STRING(30)
-		})
+		}))
 	],
 	settings: {
 		idField: "id",

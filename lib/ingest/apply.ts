@@ -6,7 +6,6 @@
  * the two redelivers the report, which then completes the status.
  */
 import type { CanLevel, ReportRecord } from "../contracts";
-import { DataTypes } from "../store";
 import type { Columns, Store } from "../store";
 import { byCanId, reportVersion } from "./report";
 import type { LevelReport } from "./report";
@@ -32,15 +31,15 @@ export interface IngestStores {
 
 /** The tables of `IngestStores` (SQL; NeDB ignores them). */
 export const INGEST_TABLES: Record<keyof IngestStores, Columns> = {
-	levels: {
+	levels: DataTypes => ({
 		_id: { type: DataTypes.STRING(64), primaryKey: true },
 		level: { type: DataTypes.DOUBLE, allowNull: false },
 		reportedAt: { type: DataTypes.STRING(30), allowNull: false },
 		receivedAt: { type: DataTypes.STRING(30), allowNull: false },
 		reportId: { type: DataTypes.STRING(128), allowNull: false },
 		version: { type: DataTypes.STRING(160), allowNull: false }
-	},
-	reports: {
+	}),
+	reports: DataTypes => ({
 		_id: { type: DataTypes.STRING(128), primaryKey: true },
 		status: { type: DataTypes.STRING(10), allowNull: false },
 		reason: DataTypes.TEXT,
@@ -49,7 +48,7 @@ export const INGEST_TABLES: Record<keyof IngestStores, Columns> = {
 		reportedAt: DataTypes.STRING(30),
 		receivedAt: { type: DataTypes.STRING(30), allowNull: false },
 		appliedBy: DataTypes.STRING(128)
-	}
+	})
 };
 
 /** A valid report waiting for its batch. */

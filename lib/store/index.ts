@@ -9,13 +9,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { maskUri } from "../config";
 import { NeDbAdapter, nedbStore } from "./nedb";
-import { SqlAdapter, sqlStore } from "./sql";
+import type { SqlAdapter } from "./sql";
 import type { Columns, Store } from "./store";
 
 export type { Columns, Store } from "./store";
-export { DataTypes } from "sequelize";
 
 export type StoreAdapter = NeDbAdapter | SqlAdapter;
+
+/** The SQL store, loaded (with Sequelize, pg and their ~400 modules) only by a process that uses one. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sql = (): typeof import("./sql") => require("./sql");
 
 export interface StoreLocation {
 	/** `DB_URI`; null for NeDB files. */
@@ -33,12 +36,12 @@ export function createAdapter(collection: string, columns: Columns, { uri, dataD
 		return adapter;
 	}
 	if (uri === "memory://") return new NeDbAdapter();
-	if (/^postgres(ql)?:\/\//.test(uri)) return new SqlAdapter(uri, collection, columns);
+	if (/^postgres(ql)?:\/\//.test(uri)) return new (sql().SqlAdapter)(uri, collection, columns);
 	const scheme = uri.split(":")[0];
 	throw new Error(`Unsupported DB_URI scheme "${scheme}:" in ${maskUri(uri)} (use postgres://…, memory://, or leave DB_URI unset for NeDB files)`);
 }
 
 /** The keyed collection on an adapter made by `createAdapter`. */
 export function storeOn<T extends { _id: string }>(adapter: StoreAdapter, table: string): Store<T> {
-	return adapter instanceof SqlAdapter ? sqlStore<T>(adapter, table) : nedbStore<T>(adapter);
+	return adapter instanceof NeDbAdapter ? nedbStore<T>(adapter) : sql().sqlStore<T>(adapter, table);
 }

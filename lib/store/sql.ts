@@ -1,7 +1,7 @@
 import type { Service, ServiceBroker } from "moleculer";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
 import type { CursorOptions } from "moleculer-db-adapter-sequelize";
-import { Op, Sequelize } from "sequelize";
+import { DataTypes, Op, Sequelize } from "sequelize";
 import type { Model, ModelStatic } from "sequelize";
 import { retrying, RETRIES } from "../retry";
 import type { Columns, Store } from "./store";
@@ -37,7 +37,7 @@ export class SqlAdapter extends SequelizeDbAdapter {
 	override async connect(): Promise<void> {
 		this.db = new Sequelize(this.uri, { logging: false, pool: { max: 5, acquire: 5_000 } });
 		await this.db.authenticate();
-		this.model = this.db.define(this.table, this.columns, { tableName: this.table, timestamps: false });
+		this.model = this.db.define(this.table, this.columns(DataTypes), { tableName: this.table, timestamps: false });
 		await retrying(RETRIES.tableSync, () => this.model.sync());
 	}
 

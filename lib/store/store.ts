@@ -1,7 +1,11 @@
-import type { ModelAttributes } from "sequelize";
+import type { DataTypes, ModelAttributes } from "sequelize";
 
-/** A table's columns, for SQL stores (NeDB is schemaless and ignores them). */
-export type Columns = ModelAttributes;
+/**
+ * A table's columns, for SQL stores (NeDB is schemaless and ignores them): a function of
+ * Sequelize's `DataTypes`, called only where a SQL store is made, so that a process on NeDB
+ * never loads Sequelize.
+ */
+export type Columns = (types: typeof DataTypes) => ModelAttributes;
 
 /** A keyed document collection: the few operations trashReport needs, the same on every store. */
 export interface Store<T extends { _id: string }> {

@@ -22,7 +22,7 @@ import RestService from "../../services/rest.service";
 import brokerOptions from "../../moleculer.config";
 import { appServices, assembleImage, composeConfig, imageSpec, ROOT, runComposeApps } from "../support/compose";
 import type { ComposeFile, ComposeRun } from "../support/compose";
-import { freshDatabase } from "../../harness/deployment";
+import { freshDatabase, START_FLAGS } from "../../harness/deployment";
 import { startNats } from "../../harness/servers";
 import type { NatsServer } from "../../harness/servers";
 import { eventually, httpClient } from "../../harness/system";
@@ -78,6 +78,8 @@ describe("the Dockerfile", () => {
 		expect(image.text).toMatch(/^FROM node:24-slim AS build$/m);
 		expect(image.text).toMatch(/npm ci --omit=dev/);
 		expect(image.cmd).toEqual(["node", "dist/bin/start.js"]);
+		// the flags `npm start` runs with (young and old generation sizes), from package.json
+		expect(image.env.NODE_OPTIONS.split(" ")).toEqual(START_FLAGS);
 		expect(image.healthcheck).toEqual(["node", "dist/bin/healthcheck.js"]);
 		// numeric, so that Kubernetes' runAsNonRoot can check it
 		expect(image.user).toMatch(/^[1-9]\d*(:\d+)?$/);

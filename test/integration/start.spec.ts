@@ -6,6 +6,7 @@ import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { START_FLAGS } from "../../harness/deployment";
 import { freePort } from "../../harness/servers";
 import { eventually } from "../../harness/system";
 
@@ -82,7 +83,7 @@ it("npm start serves the simulator's 10 cans and stops gracefully on SIGTERM", a
 
 		// the app is plain JavaScript compiled to dist/: no TypeScript loader in the process
 		const app = childrenOf(child.pid!).map(pid => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean));
-		expect(app).toEqual([[expect.stringMatching(/node$/), "--enable-source-maps", "dist/bin/start.js"]]);
+		expect(app).toEqual([[expect.stringMatching(/node$/), ...START_FLAGS, "dist/bin/start.js"]]);
 		expect(fs.readFileSync(`/proc/${childrenOf(child.pid!)[0]}/environ`, "utf8")).not.toMatch(/NODE_OPTIONS=[^\0]*(tsx|--import|--require)/);
 
 		const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -84,7 +84,7 @@ export function imageSpec(file = path.join(ROOT, "Dockerfile")): ImageSpec {
 				spec.user = rest;
 				break;
 			case "ENV":
-				for (const [, key, value] of rest.matchAll(/(\w+)=(\S+)/g)) spec.env[key] = value;
+				for (const [, key, quoted, bare] of rest.matchAll(/(\w+)=(?:"([^"]*)"|(\S+))/g)) spec.env[key] = quoted ?? bare;
 				break;
 			case "CMD":
 				spec.cmd = JSON.parse(rest);
