@@ -231,15 +231,15 @@ const tagOf = (fullPath: string) => fullPath.split("/")[1] || "dashboard";
 
 const sortByStatus = (responses: Record<string, object>) => Object.fromEntries(Object.entries(responses).sort(([a], [b]) => Number(a) - Number(b)));
 
-function staticOperation(file: string): Record<string, object> {
+function staticOperation(file: string, urlPath: string): Record<string, object> {
 	const type = STATIC_TYPES[path.extname(file)] ?? "application/octet-stream";
 	const get = {
-		operationId: `static:${file}`,
+		operationId: `static:${urlPath}`,
 		summary: `The dashboard's ${file} (public/)`,
 		tags: ["dashboard"],
 		responses: { "200": { description: file, content: { [type]: { schema: {} } } } }
 	};
-	return { get, head: { ...get, operationId: `static-head:${file}`, responses: { "200": { description: file } } } };
+	return { get, head: { ...get, operationId: `static-head:${urlPath}`, responses: { "200": { description: file } } } };
 }
 
 /** The document. Throws MissingActions when an alias's action is not in `actions`. */
@@ -254,9 +254,13 @@ export function buildDocument(gateway: GatewayDescription): Record<string, unkno
 		(paths[key] ??= {})[alias.method.toLowerCase()] = operation;
 	}
 	for (const file of gateway.staticFiles) {
-		const key = file === "index.html" ? "/" : `/${file}`;
-		paths[key] = { ...paths[key], ...staticOperation(file) };
-		if (file === "index.html") paths["/index.html"] = staticOperation(file);
+		const key = `/${file}`;
+		paths[key] = { ...paths[key], ...staticOperation(file, key) };
+		// serve-static answers a folder with its index.html
+		if (path.basename(file) === "index.html") {
+			const folder = key.slice(0, -"index.html".length);
+			paths[folder] = { ...paths[folder], ...staticOperation(file, folder) };
+		}
 	}
 	return {
 		openapi: "3.1.0",

@@ -63,6 +63,7 @@ function normalise(rule: ValidationRule | string, path: string): Rule {
 /** `^…$` of a JavaScript RegExp as a JSON Schema `pattern` (ECMA-262, which JSON Schema uses too). */
 function patternOf(pattern: unknown, flags: unknown, path: string): string {
 	const [source, actualFlags] = pattern instanceof RegExp ? [pattern.source, pattern.flags] : [String(pattern), String(flags ?? "")];
+	if (typeof pattern !== "string" && !(pattern instanceof RegExp)) throw new InexpressibleRule(path, "a pattern that is neither text nor a RegExp");
 	// a JSON Schema pattern has no flags: only ones that change nothing here pass
 	if (actualFlags.replace(/[u]/g, "") !== "") throw new InexpressibleRule(path, `pattern flags "${actualFlags}"`);
 	return source;
@@ -193,7 +194,9 @@ export function toJsonSchema(input: ValidationRule | string, path = ""): JsonSch
 		default:
 			throw new InexpressibleRule(path, `the "${rule.type}" rule`);
 	}
-	if (rule.nullable === true) schema = schema.type ? { ...schema, type: [schema.type, "null"].flat() } : { anyOf: [schema, { type: "null" }] };
+	// fastest-validator takes null for a missing optional field: it is accepted, so it is documented
+	if (rule.nullable === true || rule.optional === true)
+		schema = schema.type ? { ...schema, type: [schema.type, "null"].flat() } : { anyOf: [schema, { type: "null" }] };
 	if (rule.default !== undefined && typeof rule.default !== "function") schema.default = rule.default;
 	if (typeof rule.description === "string") schema.description = rule.description;
 	return schema;

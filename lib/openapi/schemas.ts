@@ -66,9 +66,10 @@ const Movie: JsonSchema = {
 	properties: {
 		id: { type: "string" },
 		title: { type: "string" },
-		year: { type: "integer" },
-		director: { type: "string" },
-		genres: { type: "array", items: { type: "string" } },
+		// null when a client sent null for it (the validator takes null for a missing optional field)
+		year: { type: ["integer", "null"] },
+		director: { type: ["string", "null"] },
+		genres: { type: ["array", "null"], items: { type: "string" } },
 		createdAt: dateTime,
 		updatedAt: dateTime
 	},
