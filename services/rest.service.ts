@@ -31,6 +31,7 @@ interface RestSettings extends ApiSettingsSchema {
 }
 
 type GatewayThis = Service<RestSettings> & { server: import("node:http").Server };
+type StaticServer = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 const WRITES = new Set(["POST", "PUT", "DELETE", "PATCH"]);
 const digest = (text: string) => createHash("sha256").update(text).digest();
@@ -205,6 +206,14 @@ const RestService: ServiceSchema<RestSettings> = {
 				return { status: "ready", checks };
 			}
 		}
+	},
+
+	created(this: Service<RestSettings> & { serve?: StaticServer }) {
+		// moleculer-web leaves req.url relative to the last route it tried (/events, /vendor), so its
+		// static server answered GET /vendor with index.html and /events/app.js with app.js: it
+		// serves the URL as asked instead (test/integration/openapi.spec.ts, nothing undocumented).
+		const serve = this.serve;
+		if (serve) this.serve = (req, res, next) => serve(Object.assign(req, { url: req.originalUrl ?? req.url }), res, next);
 	},
 
 	methods: {

@@ -275,7 +275,6 @@ export function buildDocument(gateway: GatewayDescription): Record<string, unkno
 				"Any path or method not listed here is 404."
 			].join("\n")
 		},
-		jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
 		tags: [
 			{ name: "movies", description: "Movies: REST → pilot → db." },
 			{ name: "levels", description: "The latest level of every can (trashReport)." },

@@ -17,7 +17,10 @@ const ErrorShape: JsonSchema = {
 		name: { type: "string", examples: ["EntityNotFoundError"] },
 		message: { type: "string" },
 		code: { type: "integer", minimum: 400, maximum: 599 },
-		type: { type: "string", description: "What went wrong, in capitals (`VALIDATION_ERROR`, `NO_TOKEN`, …); `lib/contracts.ts` JOB_ERROR_TYPES lists them." },
+		type: {
+			type: ["string", "null"],
+			description: "What went wrong, in capitals (`VALIDATION_ERROR`, `NO_TOKEN`, …); `lib/contracts.ts` JOB_ERROR_TYPES lists them."
+		},
 		data: { description: "Details: the failing fields of a 422, the checks of a 503 from /health/ready, …" }
 	},
 	additionalProperties: false

@@ -19,10 +19,12 @@ type Gateway = Service<{ assets?: { folder?: string } }> & {
 
 /**
  * What the gateway serves, and the actions behind it: from the registry (wherever they run; their
- * definitions come with the nodes' INFO packets) and from this process's own services, started
- * or not (`npm run openapi` only creates them).
+ * definitions come with the nodes' INFO packets), from this process's own services, started or
+ * not, and from `schemas` of services that are not created at all (`npm run openapi`, which must
+ * not open their stores). Mixins of those are not merged: an alias to an action that only a mixin
+ * brings would be missing, and the document fails rather than leave it out.
  */
-export function describeGateway(gateway: Gateway): GatewayDescription {
+export function describeGateway(gateway: Gateway, schemas: ServiceSchema[] = []): GatewayDescription {
 	const actions = new Map<string, ActionInfo>();
 	for (const item of gateway.broker.registry.getActionList({ onlyAvailable: true, skipInternal: true }))
 		if (item.action) actions.set(item.name, { name: item.name, params: item.action.params as never, openapi: item.action.openapi });
@@ -32,6 +34,10 @@ export function describeGateway(gateway: Gateway): GatewayDescription {
 			const name = action.name ?? `${service.fullName}.${key}`;
 			actions.set(name, { name, params: action.params as never, openapi: action.openapi });
 		}
+	for (const schema of schemas)
+		for (const [key, action] of Object.entries(schema.actions ?? {}))
+			if (action != null && typeof action === "object")
+				actions.set(`${schema.name}.${key}`, { name: `${schema.name}.${key}`, params: action.params as never, openapi: action.openapi });
 	return { service: gateway.name, aliases: gateway.aliases, actions, staticFiles: listStaticFiles(gateway.settings.assets?.folder) };
 }
 

@@ -362,7 +362,7 @@ export interface components {
             message: string;
             code: number;
             /** @description What went wrong, in capitals (`VALIDATION_ERROR`, `NO_TOKEN`, …); `lib/contracts.ts` JOB_ERROR_TYPES lists them. */
-            type?: string;
+            type?: string | null;
             /** @description Details: the failing fields of a 422, the checks of a 503 from /health/ready, … */
             data?: unknown;
         };
