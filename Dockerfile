@@ -11,8 +11,10 @@ COPY . .
 # what runs: bin/, services/ and what they import (tsconfig.build.json leaves out tests, benches, examples)
 RUN npm run build
 
-# 2. Production dependencies only. None of them has an install script, so none runs; the `node`
-#    devDependency (a Node binary for hosts with an older one) is not installed: the base has Node 24.
+# 2. Production dependencies only, with no install script run: the only one among them is
+#    @scarf/scarf's (pulled by swagger-ui-dist), which reports the install over the network and is
+#    denied in package.json's allowScripts too; the `node` devDependency (a Node binary for hosts
+#    with an older one) is not installed: the base has Node 24.
 FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -25,6 +25,7 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 		/** Every live worker type with its nodes, sorted by type. */
 		workers: {
 			params: {},
+			openapi: { summary: "Every live worker type (service name) with its nodes, sorted by type", response: "Workers" },
 			handler(): Worker[] {
 				this.flushRefresh();
 				return [...this.workers]

@@ -9,7 +9,7 @@ import type { Applied, IngestStores, Pending } from "../lib/ingest/apply";
 import { Batcher } from "../lib/ingest/batcher";
 import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
-import { CHANNEL, checkMessage, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
+import { CAN_ID_FIELDS, CHANNEL, checkMessage, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
 import { IngestCounters } from "../lib/ingest/stats";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
 import { StoresMixin } from "../mixins/stores.mixin";
@@ -54,6 +54,14 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		/** Accepts a report in the seed format, publishes it on the channel, answers 202 with its id. */
 		report: {
 			params: reportParams,
+			openapi: {
+				summary: "Accepts a report in the seed format (202): it is queued on the bus, `GET /reports/{id}` follows it",
+				status: 202,
+				response: "ReportAccepted",
+				example: { can_id: "333", level: "30.65" },
+				requireOneOf: CAN_ID_FIELDS,
+				errors: { 503: "The bus did not take the report (`BUS_UNAVAILABLE`), or no live trashReport: retry later." }
+			},
 			async handler(ctx: Context<Record<string, unknown>, ReportMeta>) {
 				const receivedAt = new Date().toISOString();
 				const checked = checkReport(ctx.params, { id: randomUUID(), reportedAt: receivedAt });
@@ -85,6 +93,11 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				max: { type: "number", min: 0, max: 100, convert: true, optional: true },
 				$$strict: "remove"
 			},
+			openapi: {
+				summary: "The latest level of every can, sorted by can id, optionally only those within [min, max]",
+				response: "CanLevels",
+				example: { min: 80 }
+			},
 			async handler(ctx: Context<LevelsParams>): Promise<readonly CanLevel[]> {
 				const { min = 0, max = 100 } = ctx.params;
 				if (min > max)
@@ -100,6 +113,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		/** Latest level of one can (404 when it never reported). */
 		get: {
 			params: { canId: { type: "string", min: 1, max: 64 } },
+			openapi: { summary: "The latest level of one can", response: "CanLevel", errors: { 404: "The can never reported (`CAN_NOT_FOUND`)." } },
 			async handler(ctx: Context<{ canId: string }>): Promise<CanLevel> {
 				const doc = await this.stores.levels.get(ctx.params.canId);
 				if (!doc) throw new Errors.MoleculerClientError(`Can '${ctx.params.canId}' has not reported.`, 404, "CAN_NOT_FOUND", { canId: ctx.params.canId });
@@ -110,6 +124,11 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		/** What became of a report: accepted (queued), applied, or rejected with the reason. */
 		status: {
 			params: { id: { type: "string", min: 1, max: 128 } },
+			openapi: {
+				summary: "What became of a report: accepted (queued), applied, or rejected with the reason",
+				response: "ReportRecord",
+				errors: { 404: "Unknown report, or older than REPORT_RETENTION (`REPORT_NOT_FOUND`)." }
+			},
 			async handler(ctx: Context<{ id: string }>): Promise<ReportRecord> {
 				const doc = await this.stores.reports.get(ctx.params.id);
 				if (!doc)

@@ -1,4 +1,6 @@
 import "moleculer";
+import "moleculer-web";
+import type { ActionDoc, RouteDoc } from "../lib/openapi/document";
 
 declare module "moleculer" {
 	/** A subscription of the @moleculer/channels middleware. */
@@ -24,10 +26,19 @@ declare module "moleculer" {
 	interface ActionSchema {
 		/** Per-action override of the broker's `requestTimeout` (0 = none). */
 		timeout?: number;
+		/** How the action appears in the OpenAPI document when an alias leads to it (lib/openapi/document.ts). */
+		openapi?: ActionDoc;
 	}
 
 	interface ServiceBroker {
 		/** Added by the @moleculer/channels middleware. */
 		sendToChannel(channelName: string, payload: unknown, opts?: Record<string, unknown>): Promise<void>;
+	}
+}
+
+declare module "moleculer-web" {
+	interface ApiRouteSchema {
+		/** Route-level facts for the OpenAPI document (lib/openapi/document.ts). */
+		openapi?: RouteDoc;
 	}
 }

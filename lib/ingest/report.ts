@@ -16,77 +16,80 @@ export interface LevelReport {
 	reportedAt: string; // ISO-8601
 }
 
-type Custom = NonNullable<ValidationRuleObject["custom"]>;
-type Errors = Parameters<Custom>[1];
-
-const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
+/**
+ * A level as text, the seed format's `"30.65"`: a plain decimal from 0 to 100 (spaces around it
+ * allowed, `"-0"` is 0), in one pattern so that the OpenAPI document says exactly what is accepted.
+ */
+export const LEVEL_TEXT = /^\s*(?:-0+(?:\.0+)?|0*(?:\d{1,2}(?:\.\d+)?|100(?:\.0+)?))\s*$/;
+/** An ISO-8601 date, or date and time (with seconds, fractions and a zone optional). */
+export const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 /** Reports stamped further ahead than this are refused: a clock running fast would otherwise pin a can's level forever. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
-// fastest-validator's own `convert` turns "" into 0 and objects into "[object Object]",
-// so the seed format's loose fields get strict custom converters instead.
-// A factory, not a shared object: fastest-validator caches compiled rules per rule object, and
+// Every rule is declarative (lib/openapi/json-schema.ts turns it into the document's schema);
+// checkReport converts what passed. fastest-validator's own `convert` would turn "" into 0 and
+// objects into "[object Object]", hence alternatives of exact types instead.
+// Factories, not shared objects: fastest-validator caches compiled rules per rule object, and
 // with one object behind both fields `canId` came out unconverted (test/unit/report.spec.ts).
 const canIdRule = (): ValidationRuleObject => ({
-	type: "any",
-	optional: true,
-	custom: ((value: unknown, errors: Errors) => {
-		if (value == null) return value; // optional; the can_id-or-canId rule is checked below
-		if (typeof value === "number" && Number.isInteger(value) && value >= 0) return String(value);
-		if (typeof value !== "string") {
-			errors.push({ type: "string", actual: value });
-			return value;
-		}
-		const id = value.trim();
-		if (id.length === 0) errors.push({ type: "stringEmpty", actual: value });
-		else if (id.length > 64) errors.push({ type: "stringMax", expected: 64, actual: id.length });
-		return id;
-	}) as Custom
+	type: "multi",
+	optional: true, // the can_id-or-canId rule is checked in checkReport
+	rules: [
+		{ type: "string", trim: true, min: 1, max: 64 },
+		{ type: "number", integer: true, min: 0 }
+	]
 });
+
+/** A report names its can with either field (`canId` wins when both are given). */
+export const CAN_ID_FIELDS = ["can_id", "canId"] as const;
 
 /** The params of a report in the seed format `{"can_id":"333","level":"30.65"}` (`canId` also accepted). */
 export const reportParams: ValidationSchema = {
-	id: { type: "string", min: 1, max: 128, pattern: /^[\w.:-]+$/, optional: true },
+	// patterns as text: the params cross the bus (INFO packets) to the gateway's OpenAPI document, a RegExp would not
+	id: { type: "string", min: 1, max: 128, pattern: "^[\\w.:-]+$", optional: true },
 	can_id: canIdRule(),
 	canId: canIdRule(),
 	level: {
-		type: "any",
-		custom: ((value: unknown, errors: Errors) => {
-			const n = typeof value === "number" ? value : typeof value === "string" && NUMERIC.test(value) ? Number(value) : NaN;
-			if (!Number.isFinite(n)) {
-				errors.push({ type: "number", actual: value });
-				return value;
-			}
-			if (n < 0) errors.push({ type: "numberMin", expected: 0, actual: n });
-			else if (n > 100) errors.push({ type: "numberMax", expected: 100, actual: n });
-			return n;
-		}) as Custom
+		type: "multi",
+		rules: [
+			{ type: "number", min: 0, max: 100 },
+			{ type: "string", pattern: LEVEL_TEXT.source }
+		]
 	},
 	reportedAt: {
-		type: "any",
+		type: "multi",
 		optional: true,
-		custom: ((value: unknown, errors: Errors) => {
-			if (value == null) return value;
-			const ms = typeof value === "number" ? value : typeof value === "string" ? Date.parse(value) : NaN;
-			if (!Number.isFinite(ms)) {
-				errors.push({ type: "date", actual: value });
-				return value;
-			}
-			if (ms > Date.now() + MAX_CLOCK_SKEW_MS) {
-				errors.push({ type: "dateMax", expected: "now + 5 min", actual: value });
-				return value;
-			}
-			return new Date(ms).toISOString();
-		}) as Custom
+		description: `At most ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of the server's clock; the time the report was received when left out.`,
+		rules: [
+			{ type: "string", pattern: ISO_8601.source },
+			{ type: "number", description: "epoch milliseconds" }
+		]
 	},
 	$$strict: "remove"
 };
 
-const validator = new Validator({
-	useNewCustomCheckerFunction: true,
-	messages: { dateMax: "The '{field}' field must not be in the future ({expected})." }
-});
-const check = validator.compile(reportParams) as (value: object) => true | FvError[];
+const check = new Validator().compile(reportParams) as (value: object) => true | FvError[];
+
+/** The report's time as an ISO string, or the error that makes it unusable (the rules above passed). */
+function reportTime(value: string | number, errors: FvError[]): string | undefined {
+	const ms = typeof value === "number" ? value : Date.parse(value);
+	const date = Number.isFinite(ms) ? new Date(ms) : null;
+	if (!date || Number.isNaN(date.getTime())) {
+		errors.push({ type: "date", field: "reportedAt", actual: value, message: "The 'reportedAt' field must be a Date." } as FvError);
+		return undefined;
+	}
+	if (ms > Date.now() + MAX_CLOCK_SKEW_MS) {
+		errors.push({
+			type: "dateMax",
+			field: "reportedAt",
+			expected: "now + 5 min",
+			actual: value,
+			message: "The 'reportedAt' field must not be in the future (now + 5 min)."
+		} as FvError);
+		return undefined;
+	}
+	return date.toISOString();
+}
 
 export type CheckResult = { ok: true; report: LevelReport } | { ok: false; reason: string; errors: FvError[] };
 
@@ -102,17 +105,20 @@ export function checkReport(raw: unknown, fallback: BusIdentity): CheckResult {
 	const params = { ...(raw as Record<string, unknown>) };
 	const res = check(params);
 	const errors = res === true ? [] : res;
-	const canId = (params.canId ?? params.can_id) as string | undefined;
+	const canId = (params.canId ?? params.can_id) as string | number | undefined;
 	if (canId === undefined && !errors.some(e => e.field === "can_id" || e.field === "canId"))
 		errors.push({ type: "required", field: "can_id", message: "The 'can_id' field is required.", actual: undefined } as FvError);
+	const reportedAt =
+		params.reportedAt == null || errors.some(e => e.field === "reportedAt") ? undefined : reportTime(params.reportedAt as string | number, errors);
 	if (errors.length > 0) return { ok: false, reason: errors.map(e => e.message).join(" "), errors };
 	return {
 		ok: true,
 		report: {
 			id: (params.id as string | undefined) ?? fallback.id,
-			canId: canId!,
-			level: params.level as number,
-			reportedAt: (params.reportedAt as string | undefined) ?? fallback.reportedAt
+			canId: String(canId),
+			// a number, or text that LEVEL_TEXT let through (Number() ignores the spaces around it)
+			level: Number(params.level),
+			reportedAt: reportedAt ?? fallback.reportedAt
 		}
 	};
 }

@@ -1,9 +1,11 @@
 import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors } from "moleculer";
 import type { ApiRouteSchema } from "moleculer-web";
 import { config } from "../../lib/config";
 import type { CanLevel, MoviePage, Worker } from "../../lib/contracts";
+import { documented } from "../../lib/openapi/document";
 import { backoffDelay, NO_RETRY, RETRIES } from "../../lib/retry";
 
 /** Where the dashboard's event stream is served. */
@@ -78,7 +80,7 @@ type LiveSchema = ServiceSchema<LiveSettings, LiveMethods, LiveVars>;
 const SNAPSHOT_CALL = { timeout: 3_000, ...NO_RETRY };
 
 /** Serves one file of an npm package (resolved, not copied, so it works from `dist/` too). */
-function packageFile(request: string, contentType: string) {
+export function packageFile(request: string, contentType: string) {
 	const file = require.resolve(request);
 	return (_req: IncomingMessage, res: ServerResponse) => {
 		res.writeHead(200, { "Content-Type": contentType, "Cache-Control": "public, max-age=86400" });
@@ -96,9 +98,17 @@ export const liveRoutes: ApiRouteSchema[] = [
 		mappingPolicy: "restrict",
 		autoAliases: false,
 		authorization: false,
+		// no request here has a body (moleculer-web would parse JSON by default, and answer 400/413)
+		bodyParsers: false,
 		aliases: {
-			"GET /uPlot.iife.min.js": packageFile("uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
-			"GET /uPlot.min.css": packageFile("uplot/dist/uPlot.min.css", "text/css; charset=utf-8")
+			"GET /uPlot.iife.min.js": documented(
+				{ summary: "uPlot, the dashboard's chart (from node_modules)", tag: "dashboard", contentType: "text/javascript" },
+				packageFile("uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8")
+			),
+			"GET /uPlot.min.css": documented(
+				{ summary: "uPlot's style", tag: "dashboard", contentType: "text/css" },
+				packageFile("uplot/dist/uPlot.min.css", "text/css; charset=utf-8")
+			)
 		}
 	},
 	{
@@ -106,10 +116,21 @@ export const liveRoutes: ApiRouteSchema[] = [
 		mappingPolicy: "restrict",
 		autoAliases: false,
 		authorization: true,
+		bodyParsers: false,
 		aliases: {
-			"GET /"(this: LiveMethods, req: IncomingMessage & { $ctx: Context }, res: ServerResponse) {
-				this.openLiveStream(req, res);
-			}
+			"GET /": documented(
+				{
+					summary: "The dashboard's live data: server-sent events",
+					description:
+						"A `snapshot` event first (every can, the workers, the movie count, the rate history), then `levels` (the changed cans, every 250 ms), `workers`, `movies`, `rate` (one point a second) and a `: heartbeat` comment every 15 s.",
+					tag: "dashboard",
+					contentType: "text/event-stream",
+					errors: { 503: "This gateway already streams to its maximum of clients (`TOO_MANY_LIVE_CLIENTS`); `Retry-After` says when to come back." }
+				},
+				function (this: LiveMethods, req: IncomingMessage & { $ctx: Context }, res: ServerResponse) {
+					this.openLiveStream(req, res);
+				}
+			)
 		}
 	}
 ];
@@ -162,9 +183,9 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 		methods: {
 			openLiveStream(req: IncomingMessage & { $ctx: Context }, res: ServerResponse) {
 				if (this.live.clients.size >= this.liveOptions.maxClients) {
-					res.writeHead(503, { "Content-Type": "text/plain", "Retry-After": "5" });
-					res.end("Too many live clients\n");
-					return;
+					// moleculer-web answers it in the error shape of every other error
+					res.setHeader("Retry-After", "5");
+					throw new Errors.MoleculerError("Too many live clients", 503, "TOO_MANY_LIVE_CLIENTS", { maxClients: this.liveOptions.maxClients });
 				}
 				res.writeHead(200, {
 					"Content-Type": "text/event-stream; charset=utf-8",

@@ -44,3 +44,34 @@ it("accepts writes with the token, and nothing was written without it", async ()
 it("keeps reads open", async () => {
 	for (const path of ["/movies", "/levels", "/workers", "/health/live"]) expect((await sys.get(path)).status).toBe(200);
 });
+
+describe("a CORS preflight cannot write without the token", () => {
+	// moleculer-web resolves an OPTIONS request to the alias of the method its
+	// Access-Control-Request-Method names, and ran that alias's action: a "preflight" deleted a movie.
+	let victim: string;
+	beforeAll(async () => {
+		victim = (await sys.request("POST", "/movies", { title: "Victim" }, auth)).body.id;
+	});
+
+	it.each([
+		["DELETE", "/movies/__ID__", undefined],
+		["PUT", "/movies/__ID__", { title: "Changed" }],
+		["POST", "/movies", { title: "Created by a preflight" }],
+		["POST", "/levels", { can_id: "preflight", level: 50 }]
+	])("OPTIONS naming %s %s is 404 and runs nothing", async (method, path, body) => {
+		const res = await sys.request("OPTIONS", path.replace("__ID__", victim), body, { "access-control-request-method": method, origin: "http://evil.example" });
+		expect(res.status).toBe(404);
+		expect(res.body).toMatchObject({ name: "NotFoundError", code: 404 });
+	});
+
+	it("OPTIONS without a method named runs no read either", async () => {
+		expect((await sys.request("OPTIONS", "/movies")).status).toBe(404);
+	});
+
+	it("after the preflights the movie is still there, unchanged, and nothing was created", async () => {
+		expect((await sys.get(`/movies/${victim}`)).body).toMatchObject({ id: victim, title: "Victim" });
+		const titles = (await sys.get("/movies")).body.rows.map((m: { title: string }) => m.title);
+		expect(titles).not.toContain("Created by a preflight");
+		expect((await sys.get("/levels/preflight")).status).toBe(404);
+	});
+});

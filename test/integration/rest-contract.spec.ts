@@ -3,6 +3,8 @@
  * suite on every deployment: embedded (one process), and one process per service (two `db`,
  * two `trashReport`) on NATS and on RabbitMQ with PostgreSQL. `DEPLOYMENTS=nats` narrows it.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { eventually } from "../../harness/system";
 import { ingestStats, startDeployment } from "../../harness/deployment";
 import type { Deployment, DeploymentKind } from "../../harness/deployment";
@@ -173,6 +175,14 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			await sys.broker.sendToChannel("trash-level", report);
 			await eventually(async () => (await ingestStats(sys.broker)).duplicates === before.duplicates + 1);
 			expect((await sys.get("/levels/555")).body.level).toBe(41);
+		});
+	});
+
+	describe("the OpenAPI document", () => {
+		it("GET /openapi.json is docs/openapi.json: every action's params and description reach the gateway, whichever node runs it", async () => {
+			const res = await sys.get("/openapi.json");
+			expect(res.status).toBe(200);
+			expect(res.body).toEqual(JSON.parse(fs.readFileSync(path.resolve(__dirname, "../../docs/openapi.json"), "utf8")));
 		});
 	});
 
