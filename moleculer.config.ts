@@ -78,6 +78,11 @@ const options: BrokerOptions = {
 		shutdownTimeout: 8_000
 	},
 
+	// Answers of actions that declare `cache` (moleculer-db's find, count, list, get) are kept per
+	// node until their service changes an entity (moleculer-db clears its keys and broadcasts
+	// `cache.clean.<service>`, see mixins/db.mixin.ts) or for 60 s; at most 1 000 answers.
+	cacher: { type: "MemoryLRU", options: { max: 1_000, ttl: 60 } },
+
 	// fastest-validator on every action's `params`; a 422 lists every failing field.
 	validator: true,
 

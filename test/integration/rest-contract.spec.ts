@@ -107,6 +107,20 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			expect((await sys.get(`/movies/${alien.id}`)).status).toBe(404);
 			expect((await sys.request("DELETE", `/movies/${alien.id}`)).status).toBe(404);
 		});
+		it("reads are cached per db replica, and a write through any replica is seen at once through every one", async () => {
+			const replicas = sys.kind === "embedded" ? [undefined] : sys.procs.filter(p => p.services.includes("db")).map(p => p.nodeID);
+			expect(replicas.length).toBe(sys.kind === "embedded" ? 1 : 2);
+			const titles = async (nodeID?: string) =>
+				((await sys.broker.call("db.list", { pageSize: 100, sort: "title" }, nodeID ? { nodeID } : {})) as { rows: Movie[] }).rows.map(m => m.title);
+			// each replica answers (and caches) the list
+			for (const nodeID of replicas) expect(await titles(nodeID)).not.toContain("Zodiac");
+			// through the gateway, the write lands on one replica; the other must not answer its cached page
+			const created = (await sys.request("POST", "/movies", { title: "Zodiac", year: 2007 })).body as Movie;
+			for (const nodeID of replicas) expect(await titles(nodeID)).toContain("Zodiac");
+			for (const nodeID of replicas) await titles(nodeID);
+			expect((await sys.request("DELETE", `/movies/${created.id}`)).status).toBe(200);
+			for (const nodeID of replicas) expect(await titles(nodeID)).not.toContain("Zodiac");
+		});
 	});
 
 	describe("levels and reports", () => {
