@@ -107,6 +107,8 @@ const RestService: ServiceSchema<RestSettings> = {
 	// the live streams end (LiveEvents.stopped) before ApiGateway.stopped waits for every connection
 	mixins: [LiveEventsMixin(), OpenApiMixin(), ApiGateway],
 	settings: {
+		// settings are published to every node in INFO packets: the token stays on the gateway
+		$secureSettings: ["apiToken"],
 		port: config.port,
 		apiToken: config.apiToken,
 		apiTokenReads: config.apiTokenReads,

@@ -41,6 +41,14 @@ it("accepts writes with the token, and nothing was written without it", async ()
 	expect((await sys.request("DELETE", `/movies/${movieId}`, undefined, auth)).status).toBe(200);
 });
 
+it("never publishes the token: the gateway's settings in its INFO packet leave it out", () => {
+	const info = sys.broker.registry.getLocalNodeInfo();
+	const rest = info.services.find(s => s.name === "rest")!;
+	expect(rest.settings).toMatchObject({ port: expect.any(Number) });
+	expect(rest.settings).not.toHaveProperty("apiToken");
+	expect(JSON.stringify(info)).not.toContain("s3cret-token");
+});
+
 it("keeps reads open", async () => {
 	for (const path of ["/movies", "/levels", "/workers", "/health/live"]) expect((await sys.get(path)).status).toBe(200);
 });
