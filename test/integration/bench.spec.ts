@@ -59,7 +59,7 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 	);
 	for (const m of r.memory) expect(m.maxRssMB).toBeGreaterThan(10);
 	// rows 7, 2 and 3 per endpoint, ingest on NATS and on AMQP, start-to-ready, memory
-	expect(r.targets).toHaveLength(10);
+	expect(r.targets).toHaveLength(11);
 	for (const t of r.targets) expect(t).toEqual({ what: expect.any(String), measured: expect.stringMatching(/\d/), met: expect.any(Boolean) });
 
 	expect(output).toContain("| 5b | burst: NATS JetStream");
