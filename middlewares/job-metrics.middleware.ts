@@ -105,6 +105,18 @@ export function JobMetricsMiddleware(): Middleware {
 			});
 			// what is sent outside any job (no ctx, no running handler) counts as the broker's
 			for (const type of MESSAGE_TYPES) m.increment(JOB_METRICS.sent, { service: "broker", type }, 0);
+			// The jobs are wrapped outside Moleculer's own middlewares, which a middleware of the options
+			// is not (those run inside them): a request answered from the cache, or refused by the
+			// validator, still reached the service and counts as received. Added here, after them.
+			b.middlewares.add({
+				name: "JobMetrics.jobs",
+				localAction: (next: Handler, action: ActionSchema & { service?: { name: string }; rawName?: string }) =>
+					job(action.service?.name, "request", action.rawName ?? String(action.name), next),
+				localEvent: (next: Handler, event: EventSchema & { service?: { name: string } }) =>
+					internal(event.name) ? next : job(event.service?.name, "event", String(event.name), next),
+				// @moleculer/channels: the consumer group is the service's name unless a channel says otherwise
+				localChannel: (next: Handler, chan: { group?: string; name: string }) => job(chan.group, "report", chan.name, next)
+			} as unknown as Middleware);
 		},
 
 		/**
@@ -119,19 +131,6 @@ export function JobMetricsMiddleware(): Middleware {
 				m.increment(JOB_METRICS.sent, { service: service.name, type }, 0);
 			}
 			for (const error_type of Object.keys(JOB_ERROR_TYPES)) m.increment(JOB_METRICS.errors, { service: service.name, error_type }, 0);
-		},
-
-		localAction(next: Handler, action: ActionSchema & { service?: { name: string }; rawName?: string }) {
-			return job(action.service?.name, "request", action.rawName ?? String(action.name), next);
-		},
-
-		localEvent(next: Handler, event: EventSchema & { service?: { name: string } }) {
-			return internal(event.name) ? next : job(event.service?.name, "event", String(event.name), next);
-		},
-
-		// @moleculer/channels: the consumer group is the service's name unless a channel says otherwise
-		localChannel(next: Handler, chan: { group?: string; name: string }) {
-			return job(chan.group, "report", chan.name, next);
 		},
 
 		call: (next: Handler) => sending("request", next),

@@ -25,8 +25,10 @@ interface AmqpAdapterBase extends AdapterBase {
 	tryConnect(): Promise<void>;
 	createConsumerHandler(chan: object): (msg: AmqpMessage | null) => Promise<void>;
 }
+type JsMessage = { working(): void };
 interface NatsAdapterBase extends AdapterBase {
 	subscribe(chan: object, svc: object): Promise<void>;
+	createConsumerHandler(chan: object): (err: Error | null, msg: JsMessage | null) => Promise<void>;
 }
 const { AMQP: AmqpBase, NATS: NatsBase } = Adapters as unknown as {
 	AMQP: new (opts: object) => AmqpAdapterBase;
@@ -90,11 +92,28 @@ export class AmqpChannelAdapter extends AmqpBase {
 const CONSUMER_NAME_IN_USE = 10013;
 
 /**
- * The NATS adapter, with replicas that start together: each creates the group's durable consumer
- * with its own deliver subject, and the loser of that race is refused ("consumer name already in
- * use") and failed to start. A second try finds the consumer and binds to it as a queue member.
+ * The NATS adapter with two fixes:
+ *  - replicas that start together each create the group's durable consumer with its own deliver
+ *    subject, and the loser of that race was refused ("consumer name already in use") and failed to
+ *    start. A second try finds the consumer and binds to it as a queue member;
+ *  - it sent a "working" (+WPI) message to JetStream for every message it received, before
+ *    handling it: one more publish per report, for the server to process, when the report is acked
+ *    milliseconds later, well within the ack wait (30 s). The handler says "working" itself when it
+ *    does take long (trashReport retries the store), so the adapter's first one is dropped.
  */
 export class NatsChannelAdapter extends NatsBase {
+	override createConsumerHandler(chan: object) {
+		const handle = super.createConsumerHandler(chan);
+		return (err: Error | null, msg: JsMessage | null) => {
+			if (msg) {
+				const working = msg.working;
+				// the adapter's call, right on receipt: a no-op that puts the real one back
+				msg.working = () => void (msg.working = working);
+			}
+			return handle(err, msg);
+		};
+	}
+
 	override async subscribe(chan: { id: string }, svc: object): Promise<void> {
 		await retrying(RETRIES.subscribe, () => super.subscribe(chan, svc), {
 			shouldRetry: err => (err as { api_error?: { err_code?: number } }).api_error?.err_code === CONSUMER_NAME_IN_USE,
