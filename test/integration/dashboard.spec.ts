@@ -12,8 +12,8 @@ import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium";
 import { config } from "../../lib/config";
 import type { CanLevel } from "../../lib/contracts";
 import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "../../services/rest/dashboard";
@@ -28,23 +28,6 @@ const ARTIFACTS = path.resolve(__dirname, "../../test-artifacts");
 const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 const THRESHOLD = config.fullThreshold;
-
-function launchChromium(): Promise<Browser> {
-	return chromium.launch({
-		executablePath: "/usr/bin/chromium",
-		headless: true,
-		// without the background-networking flags Chromium keeps calling home on this closed network
-		args: [
-			"--no-sandbox",
-			"--disable-gpu",
-			"--disable-quic",
-			"--no-first-run",
-			"--disable-background-networking",
-			"--disable-component-update",
-			"--disable-sync"
-		]
-	});
-}
 
 /** Opens the dashboard and collects every console error and uncaught page error. */
 async function openDashboard(browser: Browser, url: string, viewport = DESKTOP): Promise<{ page: Page; problems: string[] }> {

@@ -16,8 +16,8 @@ import Ajv2020 from "ajv/dist/2020";
 import type { ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import createClient from "openapi-fetch";
-import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
+import { launchChromium } from "../support/chromium";
 import { DOCUMENT_FILE, generateDocument, TYPES_FILE } from "../../bin/openapi";
 import { startProcess, stopApp } from "../../harness/deployment";
 import type { AppProcess } from "../../harness/deployment";
@@ -406,19 +406,7 @@ describe("a client generated from the document (openapi-typescript types, openap
 describe("the reference page in Chromium", () => {
 	let browser: Browser;
 	beforeAll(async () => {
-		browser = await chromium.launch({
-			executablePath: "/usr/bin/chromium",
-			headless: true,
-			args: [
-				"--no-sandbox",
-				"--disable-gpu",
-				"--disable-quic",
-				"--no-first-run",
-				"--disable-background-networking",
-				"--disable-component-update",
-				"--disable-sync"
-			]
-		});
+		browser = await launchChromium();
 	});
 	afterAll(() => browser?.close());
 
