@@ -141,12 +141,13 @@ export async function startDeployment(
 	const env: Record<string, string> = {
 		TRANSPORTER: transporter ?? transporterUrl(kind),
 		NAMESPACE: `${run}-${process.pid}`,
-		DB_URI: await freshDatabase(run),
 		METRICS: "false",
 		SIM_AUTOSTART: "false",
 		LOG_LEVEL: "warn",
 		...extraEnv
 	};
+	// a fresh PostgreSQL database unless the caller names its store (the bench's peer row: memory://)
+	env.DB_URI ??= await freshDatabase(run);
 	const procs: Proc[] = [];
 
 	const spawnProc = async (name: string, services: ServiceName[]): Promise<Proc> => {

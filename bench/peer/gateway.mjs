@@ -46,3 +46,5 @@ const app = await NestFactory.create(GatewayModule, new FastifyAdapter(), { logg
 await app.get(LEVELS_SERVICE).connect();
 await app.listen(Number(port), "127.0.0.1");
 process.send?.("listening");
+// a bench that dies leaves no server behind: its IPC channel closes with it
+process.once("disconnect", () => process.exit(0));

@@ -38,3 +38,5 @@ const app = await NestFactory.createMicroservice(LevelsModule, {
 });
 await app.listen();
 process.send?.("listening");
+// a bench that dies leaves no server behind: its IPC channel closes with it
+process.once("disconnect", () => process.exit(0));
