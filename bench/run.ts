@@ -8,23 +8,26 @@
  *   5  a report burst through the durable channel on NATS and on RabbitMQ, against raw nats
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
  *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21)
+ *   8  with --peer: GET /levels over the same nats-server on a NestJS (Fastify) gateway and microservice
+ *      (bench/peer, installed on first use) and on ours, both from memory (issue #18)
  *
  * A progress bar on stderr, then the table on stdout; bench/results.json and the table in
  * docs/benchmarks.md are rewritten. Options:
  *   --smoke              1 s per HTTP row, 1 000 reports, results to a temp file, docs untouched
  *   --results <file>     where the JSON goes (default bench/results.json)
  *   --docs <file|none>   the markdown to refresh (default docs/benchmarks.md)
- *   --only <list>        embedded,nats,amqp,ingest (a partial run never touches the docs)
+ *   --only <list>        embedded,nats,amqp,ingest,peer (a partial run never touches the docs)
+ *   --peer               adds row 8 (phase "peer") to the run; the default run never installs the peer
  *   --profile <dir>      service processes run with --cpu-prof, profiles in <dir>
  *   --consumers <n>      trashReport processes in the ingest rows (default 3)
- * Servers: a NATS (JetStream), RabbitMQ and PostgreSQL of its own on free ports, unless
- * TEST_NATS_URL / TEST_AMQP_URL / TEST_PG_URL name running ones (as under jest).
+ * Servers: a NATS (JetStream), RabbitMQ and PostgreSQL of its own on free ports, those the phases
+ * need, unless TEST_NATS_URL / TEST_AMQP_URL / TEST_PG_URL name running ones (as under jest).
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
+import { isDeepStrictEqual, parseArgs, promisify } from "node:util";
 import autocannon from "autocannon";
 import { freshDatabase, startDeployment } from "../harness/deployment";
 import type { Deployment } from "../harness/deployment";
@@ -32,7 +35,7 @@ import { freePort, startNats, startPostgres, startRabbit } from "../harness/serv
 import type { RunningServer } from "../harness/servers";
 import { eventually, httpClient } from "../harness/system";
 import { ingest, rawNats } from "./ingest";
-import { machine, markdown, refreshDoc, targets } from "./report";
+import { machine, markdown, PEER_DEPLOYMENT, refreshDoc, targets } from "./report";
 import type { ProcessMemory, Results, Row } from "./report";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -43,7 +46,8 @@ const { values: args } = parseArgs({
 		docs: { type: "string" },
 		only: { type: "string", default: "embedded,nats,amqp,ingest" },
 		profile: { type: "string" },
-		consumers: { type: "string", default: "3" }
+		consumers: { type: "string", default: "3" },
+		peer: { type: "boolean", default: false }
 	}
 });
 const SMOKE = args.smoke || process.env.BENCH_SMOKE === "1";
@@ -51,6 +55,7 @@ const CONNECTIONS = 16;
 const DURATION_S = SMOKE ? 1 : Number(process.env.BENCH_DURATION_S ?? 6);
 const REPORTS = SMOKE ? 1_000 : Number(process.env.BENCH_REPORTS ?? 100_000);
 const PHASES = new Set(args.only!.split(",").map(s => s.trim()));
+if (args.peer) PHASES.add("peer");
 const FULL = ["embedded", "nats", "amqp", "ingest"].every(p => PHASES.has(p));
 const RESULTS = path.resolve(
 	args.results ?? (SMOKE || !FULL ? path.join(os.tmpdir(), `trash-bus-bench-${process.pid}.json`) : path.join(ROOT, "bench/results.json"))
@@ -72,7 +77,7 @@ const SERVICE_ENV: Record<string, string> = {
 
 const plan: [string, number][] = [];
 let doneWeight = 0;
-let step = { label: "starting servers", weight: 0, since: Date.now() };
+let step = { label: "starting the servers", weight: 0, since: Date.now() };
 const totalWeight = () => plan.reduce((a, [, w]) => a + w, 0);
 const tty = process.stderr.isTTY === true;
 function draw() {
@@ -164,18 +169,24 @@ async function httpRow(id: string, label: string, baseline: string, url: string,
 	rows.push({ id, label, unit: "req/s", ...r, baseline, ratio: base ? r.rate / base.rate : baseline === id ? 1 : NaN });
 }
 
-/** Every deployment serves the same data: 10 cans with a level, 20 movies. */
-async function seed(url: string) {
+/** 10 cans with a level, reported through POST /levels and applied: what every GET /levels row reads. */
+async function seedLevels(url: string) {
 	const http = httpClient(url);
 	for (let i = 0; i < 10; i++) {
 		const res = await http.request("POST", "/levels", { can_id: String(301 + i), level: (i * 9.5).toFixed(2) });
 		if (res.status !== 202) throw new Error(`seeding POST /levels answered ${res.status}: ${JSON.stringify(res.body)}`);
 	}
+	await eventually(async () => ((await http.get("/levels")).body as unknown[]).length === 10, 15_000, 100);
+}
+
+/** Every deployment serves the same data: 10 cans with a level, 20 movies. */
+async function seed(url: string) {
+	const http = httpClient(url);
 	for (let i = 0; i < 20; i++) {
 		const res = await http.request("POST", "/movies", { title: `Seed ${i}`, year: 1950 + i });
 		if (res.status !== 201) throw new Error(`seeding POST /movies answered ${res.status}: ${JSON.stringify(res.body)}`);
 	}
-	await eventually(async () => ((await http.get("/levels")).body as unknown[]).length === 10, 15_000, 100);
+	await seedLevels(url);
 	// a short unrecorded run, so no row measures the JIT warming up
 	if (!SMOKE) await load(url, GET_MOVIES, 1);
 }
@@ -224,21 +235,79 @@ async function startEmbedded({ store }: { store: "postgres" | "nedb" }) {
 	return { url, startToReadyMs: performance.now() - started, app, stop };
 }
 
-/** Row 0's server (bench/plain-http.ts), answering `bodies` (path → JSON value). */
-async function startPlainHttp(bodies: Record<string, unknown>) {
-	const port = await freePort();
-	const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-plain-")), "bodies.json");
-	fs.writeFileSync(file, JSON.stringify(bodies));
-	const child = spawn(process.execPath, ["--import", "tsx", "bench/plain-http.ts", String(port), file], {
-		cwd: ROOT,
-		stdio: ["ignore", "inherit", "inherit", "ipc"]
-	});
+/** A node process of the bench's own (plain-http.ts, peer/*.mjs), ready once it sends an IPC message. */
+async function spawnServer(args: string[]) {
+	const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"] });
 	await new Promise<void>((resolve, reject) => {
 		child.once("message", () => resolve());
-		child.once("exit", code => reject(new Error(`bench/plain-http.ts exited with ${code}`)));
+		child.once("exit", code => reject(new Error(`${args.join(" ")} exited with ${code}`)));
 	});
 	const closed = new Promise(resolve => child.once("exit", resolve));
-	return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => (child.kill(), closed) };
+	return { pid: child.pid!, stop: () => (child.kill(), closed) };
+}
+
+/** A temp file holding `value` as JSON, for a server process to read. */
+function jsonFile(name: string, value: unknown): string {
+	const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "trash-bus-bench-")), name);
+	fs.writeFileSync(file, JSON.stringify(value));
+	return file;
+}
+
+/** Row 7's floor (bench/plain-http.ts), answering `bodies` (path → JSON value). */
+async function startPlainHttp(bodies: Record<string, unknown>) {
+	const port = await freePort();
+	const server = await spawnServer(["--import", "tsx", "bench/plain-http.ts", String(port), jsonFile("bodies.json", bodies)]);
+	return { url: `http://127.0.0.1:${port}`, ...server };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row 8's peer: bench/peer, a folder with its own package.json, so that only a run with it installs NestJS
+
+const PEER = path.join(ROOT, "bench/peer");
+
+/** Whether bench/peer needs an install: no node_modules yet, or one older than its lock. */
+function peerStale(): boolean {
+	const mtime = (file: string) => fs.statSync(path.join(PEER, file), { throwIfNoEntry: false })?.mtimeMs;
+	// npm writes node_modules/.package-lock.json at the end of every install
+	const [installed, lock] = [mtime("node_modules/.package-lock.json"), mtime("package-lock.json")];
+	return installed === undefined || (lock !== undefined && installed < lock);
+}
+
+/** `npm ci` in bench/peer (`npm install` without a lock); no install script runs, none of its packages needs one. */
+async function installPeer() {
+	const command = fs.existsSync(path.join(PEER, "package-lock.json")) ? "ci" : "install";
+	try {
+		await promisify(execFile)("npm", [command, "--prefix", PEER, "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: ROOT });
+	} catch (err) {
+		const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+		throw new Error(`npm ${command} --prefix bench/peer failed: ${(err as Error).message}\n${stdout ?? ""}${stderr ?? ""}`);
+	}
+}
+
+/** The installed version of one of the peer's packages. */
+function peerVersion(pkg: string): string {
+	return JSON.parse(fs.readFileSync(path.join(PEER, "node_modules", pkg, "package.json"), "utf8")).version;
+}
+
+/** The NestJS gateway (on Fastify) and microservice of bench/peer, on `natsUrl`, the latter answering `levels`. */
+async function startPeer(natsUrl: string, levels: unknown) {
+	const port = await freePort();
+	const microservice = await spawnServer(["bench/peer/levels-service.mjs", natsUrl, jsonFile("levels.json", levels)]);
+	try {
+		const gateway = await spawnServer(["bench/peer/gateway.mjs", String(port), natsUrl]);
+		return {
+			url: `http://127.0.0.1:${port}`,
+			gatewayPid: gateway.pid,
+			procs: [
+				{ name: "gateway", pid: () => gateway.pid },
+				{ name: "microservice", pid: () => microservice.pid }
+			],
+			stop: () => Promise.all([gateway.stop(), microservice.stop()])
+		};
+	} catch (err) {
+		await microservice.stop();
+		throw err;
+	}
 }
 
 /** pid → [ppid, CPU seconds used so far] of every process, from /proc/<pid>/stat. */
@@ -298,12 +367,57 @@ const REMOTE: Parameters<typeof startDeployment>[1] = {
 	env: SERVICE_ENV
 };
 
+/**
+ * Row 8b: ours against the NestJS peer, on the same nats-server. The path of GET /levels is row
+ * 2a's (gateway = rest + systemManager → trashReport); pilot and db, off that path, run in a third
+ * process because the gateway's readiness needs them. Every store is in memory, as the peer's, and
+ * both sides log warnings and errors only (the other rows run at info).
+ */
+const PEER_OURS: Parameters<typeof startDeployment>[1] = {
+	layout: [
+		["gateway", ["rest", "systemManager"]],
+		["trashReport", ["trashReport"]],
+		["movies", ["pilot", "db"]]
+	],
+	env: { ...SERVICE_ENV, LOG_LEVEL: "warn", DB_URI: "memory://" }
+};
+
+/** Row 8: GET /levels on the NestJS peer (8a, the baseline) and on ours (8b), both up during both rows. */
+async function peerRows(natsUrl: string) {
+	if (peerStale()) await stepOf("installing bench/peer (npm ci --prefix bench/peer)", 20, installPeer);
+	const sys = await stepOf("starting our deployment for row 8 (memory store)", 12, () => startDeployment("nats", { ...PEER_OURS, transporter: natsUrl }));
+	try {
+		await stepOf("seeding row 8's levels", 2, () => seedLevels(sys.url));
+		const levels = (await sys.get(GET_LEVELS.path)).body as unknown[];
+		const peer = await stepOf("starting the NestJS peer", 2, () => startPeer(natsUrl, levels));
+		const stopSampling = [sampleMemory(PEER_DEPLOYMENT, peer.procs), sampleMemory("peer ours", procsOf(sys))];
+		try {
+			const res = await fetch(peer.url + GET_LEVELS.path);
+			const theirs = res.ok ? await res.json() : `${res.status} ${await res.text()}`;
+			if (levels.length !== 10 || !isDeepStrictEqual(theirs, levels))
+				throw new Error(`the peer's GET /levels is not ours:\n${JSON.stringify(theirs)}\n${JSON.stringify(levels)}`);
+			// short unrecorded runs, so neither row measures the JIT warming up
+			if (!SMOKE) await stepOf("warming up row 8", 2, () => Promise.all([load(peer.url, GET_LEVELS, 1), load(sys.url, GET_LEVELS, 1)]));
+			const nest = `NestJS ${peerVersion("@nestjs/core")} on Fastify ${peerVersion("fastify")}`;
+			await httpRow("8a", `${nest} GET /levels: gateway → NATS → microservice (memory)`, "8a", peer.url, GET_LEVELS, peer.gatewayPid);
+			const gateway = sys.procs.find(p => p.name === "gateway")!.child.pid;
+			await httpRow("8b", "GET /levels: gateway → NATS → trashReport (memory)", "8a", sys.url, GET_LEVELS, gateway);
+		} finally {
+			for (const stop of stopSampling) stop();
+			await peer.stop();
+		}
+	} finally {
+		await sys.stop();
+	}
+}
+
 async function main() {
 	// the same weights (≈ seconds) as the steps below
 	if (PHASES.has("embedded")) planned("embedded", 12 + 7 * DURATION_S);
 	if (PHASES.has("nats")) planned("nats", 15 + 3 * DURATION_S);
 	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
 	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000));
+	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 18 + 2 * DURATION_S);
 
 	const own: RunningServer[] = [];
 	const server = async (envName: string, start: () => Promise<RunningServer>) => {
@@ -314,10 +428,16 @@ async function main() {
 	};
 	let startToReadyMs = 0;
 	try {
-		const [natsUrl, amqpUrl, pgUrl] = await stepOf("starting NATS, RabbitMQ, PostgreSQL", 0, () =>
-			Promise.all([server("TEST_NATS_URL", () => startNats({ jetstream: true })), server("TEST_AMQP_URL", startRabbit), server("TEST_PG_URL", startPostgres)])
+		// only the servers the phases use: row 8 needs NATS alone
+		const needs = (...phases: string[]) => phases.some(p => PHASES.has(p));
+		const [natsUrl, amqpUrl, pgUrl] = await stepOf("starting the servers", 0, () =>
+			Promise.all([
+				needs("nats", "ingest", "peer") ? server("TEST_NATS_URL", () => startNats({ jetstream: true })) : "",
+				needs("amqp", "ingest") ? server("TEST_AMQP_URL", startRabbit) : "",
+				needs("embedded", "nats", "amqp", "ingest") ? server("TEST_PG_URL", startPostgres) : ""
+			])
 		);
-		process.env.TEST_PG_URL = pgUrl;
+		if (pgUrl) process.env.TEST_PG_URL = pgUrl;
 
 		if (PHASES.has("embedded")) {
 			const sys = await stepOf("row 6: npm start until ready", 4, () => startEmbedded({ store: "postgres" }));
@@ -418,6 +538,8 @@ async function main() {
 				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, cpuUsPerItem, baseline: "5a", ratio: r.rate / raw });
 			}
 		}
+
+		if (PHASES.has("peer")) await peerRows(natsUrl);
 	} finally {
 		if (ticker) clearInterval(ticker);
 		if (tty) draw();

@@ -141,12 +141,13 @@ export async function startDeployment(
 	const env: Record<string, string> = {
 		TRANSPORTER: transporter ?? transporterUrl(kind),
 		NAMESPACE: `${run}-${process.pid}`,
-		DB_URI: await freshDatabase(run),
 		METRICS: "false",
 		SIM_AUTOSTART: "false",
 		LOG_LEVEL: "warn",
 		...extraEnv
 	};
+	// a fresh PostgreSQL database unless the caller names its store (the bench's peer row: memory://)
+	env.DB_URI ??= await freshDatabase(run);
 	const procs: Proc[] = [];
 
 	const spawnProc = async (name: string, services: ServiceName[]): Promise<Proc> => {
@@ -169,10 +170,17 @@ export async function startDeployment(
 
 	for (const [name, services] of layout) await spawnProc(name, services);
 
-	// The test's own node on the same bus: no services of the system, just a client of them.
+	// The test's own node on the same bus: no services of the system, just a client of them. No
+	// metrics: outside jest (the bench) its reporter would take METRICS_PORT's 3030 on the host.
 	const broker = await createBroker(
 		[],
-		{ nodeID: `test-${run}`, namespace: env.NAMESPACE, ...(env.SERIALIZER ? { serializer: env.SERIALIZER as never } : {}), logger: false },
+		{
+			nodeID: `test-${run}`,
+			namespace: env.NAMESPACE,
+			...(env.SERIALIZER ? { serializer: env.SERIALIZER as never } : {}),
+			logger: false,
+			metrics: { enabled: false }
+		},
 		{},
 		env.TRANSPORTER
 	);

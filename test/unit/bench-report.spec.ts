@@ -1,0 +1,42 @@
+/**
+ * Row 8's target (issue #18) as `targets()` checks it, without installing NestJS: the default
+ * test run never runs `npm run bench -- --peer`, so these rows are made up here.
+ */
+import { PEER_DEPLOYMENT, targets } from "../../bench/report";
+import type { ProcessMemory, Row } from "../../bench/report";
+
+const levels = (id: string, rate: number, baseline: string): Row => ({
+	id,
+	label: `GET /levels ${id}`,
+	unit: "req/s",
+	rate,
+	p50: 2,
+	p99: 9,
+	errors: 0,
+	cpuUsPerItem: 300,
+	serverCpuUsPerItem: 150,
+	baseline,
+	ratio: rate / (baseline === "8a" ? 4_000 : rate)
+});
+const PEER_TARGET = "row 8b (ours over NATS) ≥ 1.5 × row 8a (NestJS over NATS)";
+
+it.each([
+	[6_000, true],
+	[5_999, false]
+])("row 8b at %d req/s against NestJS's 4 000: met is %s", (rate, met) => {
+	const list = targets([levels("8a", 4_000, "8a"), levels("8b", rate, "8a")], 0, []);
+	expect(list).toEqual([{ what: PEER_TARGET, measured: expect.stringContaining(`against 4 000 req/s`), met }]);
+});
+
+it("no row 8, no peer target: a run without --peer checks what it did before", () => {
+	expect(targets([levels("2a", 2_000, "2a")], 0, []).map(t => t.what)).not.toContain(PEER_TARGET);
+});
+
+it("NestJS's processes are reported, but only ours are held to ≤ 120 MB", () => {
+	const memory: ProcessMemory[] = [
+		{ deployment: PEER_DEPLOYMENT, process: "gateway", maxRssMB: 150 },
+		{ deployment: "peer ours", process: "gateway", maxRssMB: 110 },
+		{ deployment: "peer ours", process: "trashReport", maxRssMB: 90 }
+	];
+	expect(targets([], 0, memory)).toEqual([{ what: "≤ 120 MB resident per process under load", measured: "max 110 MB (peer ours gateway)", met: true }]);
+});
