@@ -1,4 +1,5 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { ALL_SERVICES } from "../lib/config";
 import type { Worker, WorkerEvent } from "../lib/contracts";
 
 interface SystemManagerMethods {
@@ -103,6 +104,8 @@ const SystemManagerService: ServiceSchema<ServiceSettingSchema, SystemManagerMet
 		if (this.broker.isMetricsEnabled()) {
 			this.broker.metrics.register({ type: "gauge", name: WORKERS_GAUGE, labelNames: ["type"], description: "Live workers by type" });
 			this.broker.metrics.register({ type: "gauge", name: CONNECTED_GAUGE, description: "Live nodes running at least one worker" });
+			// the worker types are known up front: 0 until discovery says otherwise, never "no data"
+			for (const type of ALL_SERVICES) this.broker.metrics.set(WORKERS_GAUGE, 0, { type });
 		}
 	},
 
