@@ -10,6 +10,21 @@ import { Transporters } from "moleculer";
 export class CoalescingNatsTransporter extends Transporters.NATS {
 	private outbox: [string, Buffer][] = [];
 
+	/**
+	 * Leaving the action and event queues (on every change of the local services, and first thing in
+	 * broker.stop(), before the services stop): Moleculer unsubscribes, which drops what the server
+	 * had already routed to this node and the client had not dispatched yet — a request lost, its
+	 * caller timing out (a 503 under load in test/integration/shutdown.spec.ts). Draining handles
+	 * those messages first, and the server routes new ones to the queues' other members.
+	 */
+	override unsubscribeFromBalancedCommands(): Promise<void> {
+		const self = this as unknown as { subscriptions: { drain(): Promise<void> }[]; client?: { flush(): Promise<void> } };
+		const subscriptions = self.subscriptions;
+		self.subscriptions = [];
+		// a subscription or connection already closed has nothing left to deliver
+		return Promise.all(subscriptions.map(sub => sub.drain().catch(() => undefined))).then(() => self.client?.flush());
+	}
+
 	override send(topic: string, data: Buffer): Promise<void> {
 		const client = (this as unknown as { client?: { publish(topic: string, data: Buffer): void; isClosed(): boolean } }).client;
 		if (!client) return Promise.resolve();
