@@ -129,3 +129,6 @@ export const JOB_ERROR_TYPES = {
 	SERVICE_NOT_FOUND: 503,
 	SERVICE_NOT_AVAILABLE: 503
 } as const satisfies Record<string, number>;
+
+/** The HTTP methods that change state: they need the API token, and the document marks them so. */
+export const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);

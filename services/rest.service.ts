@@ -6,6 +6,7 @@ import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiRouteSchema, ApiSettingsSchema, RateLimitSettings, RateLimitStore } from "moleculer-web";
 import { config } from "../lib/config";
+import { WRITE_METHODS as WRITES } from "../lib/contracts";
 import { CALLS, NO_RETRY } from "../lib/retry";
 import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "./rest/dashboard";
 import { OpenApiMixin, openapiRoutes } from "./rest/openapi";
@@ -33,7 +34,6 @@ interface RestSettings extends ApiSettingsSchema {
 type GatewayThis = Service<RestSettings> & { server: import("node:http").Server };
 type StaticServer = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: (err?: unknown) => void) => void;
 
-const WRITES = new Set(["POST", "PUT", "DELETE", "PATCH"]);
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
 // Errors that mean "nobody can serve this right now": the caller should retry later (503),

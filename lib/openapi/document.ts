@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { ValidationSchema } from "fastest-validator";
+import { WRITE_METHODS as WRITES } from "../contracts";
 import { paramsSchema } from "./json-schema";
 import type { JsonSchema } from "./json-schema";
 import { ref, SCHEMAS } from "./schemas";
@@ -92,7 +93,6 @@ export class MissingActions extends Error {
 	}
 }
 
-const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const WITH_BODY = new Set(["POST", "PUT", "PATCH"]);
 
 const json = (schema: JsonSchema) => ({ "application/json": { schema } });

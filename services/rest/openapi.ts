@@ -28,16 +28,15 @@ export function describeGateway(gateway: Gateway, schemas: ServiceSchema[] = [])
 	const actions = new Map<string, ActionInfo>();
 	for (const item of gateway.broker.registry.getActionList({ onlyAvailable: true, skipInternal: true }))
 		if (item.action) actions.set(item.name, { name: item.name, params: item.action.params as never, openapi: item.action.openapi });
-	for (const service of gateway.broker.services)
-		for (const [key, action] of Object.entries(service.schema.actions ?? {})) {
+	const fromSchema = (service: string, defs: ServiceSchema["actions"]) => {
+		for (const [key, action] of Object.entries(defs ?? {})) {
 			if (action == null || typeof action !== "object") continue;
-			const name = action.name ?? `${service.fullName}.${key}`;
+			const name = action.name ?? `${service}.${key}`;
 			actions.set(name, { name, params: action.params as never, openapi: action.openapi });
 		}
-	for (const schema of schemas)
-		for (const [key, action] of Object.entries(schema.actions ?? {}))
-			if (action != null && typeof action === "object")
-				actions.set(`${schema.name}.${key}`, { name: `${schema.name}.${key}`, params: action.params as never, openapi: action.openapi });
+	};
+	for (const service of gateway.broker.services) fromSchema(service.fullName, service.schema.actions);
+	for (const schema of schemas) fromSchema(schema.name, schema.actions);
 	return { service: gateway.name, aliases: gateway.aliases, actions, staticFiles: listStaticFiles(gateway.settings.assets?.folder) };
 }
 
