@@ -42,8 +42,6 @@ export default async function globalSetup(): Promise<void> {
 				.map(s => s.trim())
 				.includes(k)
 	);
-	// service processes run dist/ (as `npm start` does): compile it now if a source changed
-	execFileSync(process.execPath, [path.resolve(__dirname, "../../scripts/build.js"), "--if-stale"], { stdio: "inherit" });
 	const todo = kinds.filter(k => !process.env[SERVERS[k].env]);
 	// `npm test` on a fresh machine of this kind: install what is missing (a no-op when all are there).
 	if (todo.length > 0) execFileSync("bash", [path.resolve(__dirname, "../../scripts/install-servers.sh")], { stdio: "inherit" });
