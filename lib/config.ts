@@ -33,6 +33,27 @@ export interface Config {
 	streamReplicas: number;
 	/** A can at or above this level (%) is full: the dashboard lists it first, a gauge counts it. */
 	fullThreshold: number;
+	/** How long applied levels are kept in each can's history. */
+	levelHistoryRetentionMs: number;
+	/** A drop of more than this many points between two reports is an emptying. */
+	emptiedDrop: number;
+	/** A can full for longer than this is overfull. */
+	overfullAfterMs: number;
+	/** A can that has not reported for this long raises `can.silent`. */
+	silentAfterMs: number;
+	/** Where alerts are POSTed (none: events only). */
+	webhookUrls: string[];
+	/** HMAC-SHA256 key of the `X-Signature-256` header (none: unsigned). */
+	webhookSecret: string | null;
+	/** The box the simulator's cans stand in. */
+	simArea: GeoBox;
+}
+
+export interface GeoBox {
+	south: number;
+	west: number;
+	north: number;
+	east: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -64,6 +85,29 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
 	const found = allowed.find(a => a.toLowerCase() === value.toLowerCase());
 	if (!found) throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${value}"`);
 	return found;
+}
+
+/** "south,west,north,east" in degrees. */
+export function parseBox(value: string | undefined, fallback: GeoBox, name: string): GeoBox {
+	if (value == null || value.trim() === "") return fallback;
+	const n = value.split(",").map(Number);
+	const [south, west, north, east] = n;
+	if (n.length !== 4 || n.some(x => !Number.isFinite(x)) || south >= north || west >= east || south < -90 || north > 90 || west < -180 || east > 180)
+		throw new Error(`${name} must be "south,west,north,east" in degrees, south < north and west < east, got "${value}"`);
+	return { south, west, north, east };
+}
+
+/** Comma list of http(s) URLs. */
+export function parseUrls(value: string | undefined, name: string): string[] {
+	if (value == null || value.trim() === "") return [];
+	return value
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean)
+		.map(url => {
+			if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new Error(`${name} must be a comma list of http(s) URLs, got "${url}"`);
+			return url;
+		});
 }
 
 /** "90s", "15m", "1h", "2d" or plain milliseconds. */
@@ -115,7 +159,15 @@ export function loadConfig(env: Env = process.env): Config {
 		simAutostart: bool(env.SIM_AUTOSTART, true),
 		reportRetentionMs: parseDuration(env.REPORT_RETENTION, 3600e3),
 		streamReplicas: int(env.STREAM_REPLICAS, 1, "STREAM_REPLICAS") || 1,
-		fullThreshold: percent(env.FULL_THRESHOLD, 80, "FULL_THRESHOLD")
+		fullThreshold: percent(env.FULL_THRESHOLD, 80, "FULL_THRESHOLD"),
+		levelHistoryRetentionMs: parseDuration(env.LEVEL_HISTORY_RETENTION, 30 * 86400e3),
+		emptiedDrop: percent(env.EMPTIED_DROP, 30, "EMPTIED_DROP"),
+		overfullAfterMs: parseDuration(env.OVERFULL_AFTER, 2 * 3600e3),
+		silentAfterMs: parseDuration(env.SILENT_AFTER, 3600e3),
+		webhookUrls: parseUrls(env.WEBHOOK_URLS, "WEBHOOK_URLS"),
+		webhookSecret: env.WEBHOOK_SECRET || null,
+		// central Tallinn, about 6 × 4 km
+		simArea: parseBox(env.SIM_AREA, { south: 59.41, west: 24.7, north: 59.45, east: 24.8 }, "SIM_AREA")
 	};
 }
 

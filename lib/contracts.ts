@@ -40,18 +40,101 @@ export interface MoviePage {
 	totalPages: number;
 }
 
-/** The latest level of a can, as `GET /levels` answers it and `level.updated` carries it. */
+/**
+ * Where a can stands in its fill cycle: `empty` below 5 %, `full` at or above its threshold,
+ * `overfull` at 100 % or full for longer than `OVERFULL_AFTER`, `normal` otherwise.
+ */
+export type CanState = "empty" | "normal" | "full" | "overfull";
+
+/** The latest level of a can with its forecast, as `GET /levels` answers it and `level.updated` carries it. */
 export interface CanLevel {
 	canId: string;
 	level: number;
 	reportedAt: string;
 	receivedAt: string;
+	/** % per hour since the last emptying (a robust slope over the cycle's reports); null before two reports. */
+	fillRate: number | null;
+	/** When the can reaches its threshold at that rate (when it did, once full); null when not filling. */
+	fullAt: string | null;
+	state: CanState;
 }
 
 /** `GET /levels` query. */
 export interface LevelsParams {
 	min?: number;
 	max?: number;
+	/** Only the cans full by then, soonest first (the next round's pick list). */
+	fullBefore?: string;
+}
+
+export interface GeoPoint {
+	lat: number;
+	lon: number;
+}
+
+/** `PUT /cans/:canId` body: every field optional; a field sent replaces the stored one. */
+export interface CanInput {
+	name?: string;
+	location?: GeoPoint;
+	capacityLitres?: number;
+	wasteKind?: string;
+	/** This can's full threshold (%), instead of `FULL_THRESHOLD`. */
+	fullThreshold?: number;
+}
+
+/** A can of the registry (`GET /cans/:canId`); a can that reported but was never registered has the defaults. */
+export interface Can {
+	canId: string;
+	name: string | null;
+	location: GeoPoint | null;
+	capacityLitres: number | null;
+	wasteKind: string | null;
+	/** Its own threshold, or `FULL_THRESHOLD`. */
+	fullThreshold: number;
+	/** Registered with `PUT /cans/:canId` (false: known from its reports only). */
+	registered: boolean;
+	lastEmptiedAt: string | null;
+}
+
+/** One applied level of a can's history (`GET /levels/:canId/history`). */
+export interface LevelPoint {
+	level: number;
+	reportedAt: string;
+}
+
+/** `GET /levels/:canId/history` query: `[from, to)` in ISO times, `step` a duration ("15m") to downsample to. */
+export interface HistoryParams {
+	canId: string;
+	from?: string;
+	to?: string;
+	step?: string;
+	limit?: number;
+}
+
+/** An emptying: a drop of more than `EMPTIED_DROP` points between two reports (`GET /cans/:canId/collections`). */
+export interface Collection {
+	canId: string;
+	/** The report time of the first report after the drop. */
+	emptiedAt: string;
+	levelBefore: number;
+	levelAfter: number;
+}
+
+export type AlertType = "can.full" | "can.emptied" | "can.silent";
+
+/**
+ * An alert, as the `can.*` events carry it and webhooks receive it. `id` is stable
+ * (`<type>:<canId>:<at>`): the same alert detected twice has the same id, so a receiver can
+ * deduplicate on it.
+ */
+export interface CanAlert {
+	id: string;
+	type: AlertType;
+	canId: string;
+	/** When it happened: the report that crossed the threshold or followed the drop; the last report for `can.silent`. */
+	at: string;
+	level: number;
+	fullThreshold: number;
 }
 
 export type ReportStatus = "accepted" | "applied" | "rejected";

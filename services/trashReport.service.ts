@@ -201,7 +201,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 			this.counters.count("applied");
 			this.logger.debug(`Applied report ${id}: can ${canId} at ${level}%${changed ? "" : " (an older report than the can's level)"}`);
-			if (changed) ctx.broadcast("level.updated", { canId, level, reportedAt, receivedAt } satisfies CanLevel);
+			if (changed) ctx.broadcast("level.updated", { canId, level, reportedAt, receivedAt, fillRate: null, fullAt: null, state: "normal" } satisfies CanLevel);
 			return "applied";
 		},
 

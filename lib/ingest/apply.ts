@@ -65,7 +65,15 @@ export interface Applied {
 	firstTime: boolean;
 }
 
-export const toLevel = (doc: LevelDoc): CanLevel => ({ canId: doc._id, level: doc.level, reportedAt: doc.reportedAt, receivedAt: doc.receivedAt });
+export const toLevel = (doc: LevelDoc): CanLevel => ({
+	canId: doc._id,
+	level: doc.level,
+	reportedAt: doc.reportedAt,
+	receivedAt: doc.receivedAt,
+	fillRate: null,
+	fullAt: null,
+	state: "normal"
+});
 
 const sorted = new WeakMap<readonly LevelDoc[], readonly CanLevel[]>();
 /**
