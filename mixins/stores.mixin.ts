@@ -25,7 +25,7 @@ export function StoresMixin<K extends string>(tables: Record<K, Columns>): Parti
 				const adapter = createAdapter(name, tables[name], { uri: config.dbUri, dataDir: config.dataDir });
 				adapter.init(this.broker, this as unknown as Service);
 				this.adapters[name] = adapter;
-				this.stores[name] = storeOn(adapter, name);
+				this.stores[name] = storeOn(adapter, name, tables[name]);
 			}
 		},
 		async started() {

@@ -81,7 +81,15 @@ function apiRoute(name: string, { callOptions, body }: { callOptions: CallingOpt
 					}
 				}
 			: {}),
-		onBeforeCall(this: Service, ctx: Context, _route: unknown, req: IncomingMessage & { $endpoint?: { id: string | null; local: boolean } }) {
+		onBeforeCall(
+			this: Service,
+			ctx: Context,
+			_route: unknown,
+			req: IncomingMessage & { $endpoint?: { id: string | null; local: boolean }; $action?: { name?: string }; $params?: Record<string, unknown> }
+		) {
+			// FIWARE tools ask for NGSI-LD by media type rather than by query
+			if (req.$action?.name === "trashReport.getCan" && req.$params && /\bapplication\/ld\+json\b/i.test(req.headers.accept ?? ""))
+				req.$params.format ??= "ngsi-ld";
 			// A write must say it is JSON: anything else would reach the action as an empty body.
 			if (WRITES.has(req.method ?? "") && Number(req.headers["content-length"] ?? 0) > 0 && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
 				throw new Errors.MoleculerClientError("Content-Type must be application/json.", 415, "UNSUPPORTED_MEDIA_TYPE", {
@@ -124,6 +132,10 @@ const RestService: ServiceSchema<RestSettings> = {
 					"GET /movies/:id": "pilot.get",
 					"GET /levels": "trashReport.levels",
 					"GET /levels/:canId": "trashReport.get",
+					"GET /levels/:canId/history": "trashReport.history",
+					"GET /cans": "trashReport.cans",
+					"GET /cans/:canId": "trashReport.getCan",
+					"GET /cans/:canId/collections": "trashReport.collections",
 					"GET /reports/:id": "trashReport.status",
 					"GET /workers": "systemManager.workers",
 					"GET /health/live": "rest.live",
@@ -137,7 +149,9 @@ const RestService: ServiceSchema<RestSettings> = {
 					"POST /movies": "pilot.create",
 					"PUT /movies/:id": "pilot.update",
 					"DELETE /movies/:id": "pilot.remove",
-					"POST /levels": "trashReport.report"
+					"POST /levels": "trashReport.report",
+					"PUT /cans/:canId": "trashReport.putCan",
+					"DELETE /cans/:canId": "trashReport.removeCan"
 				}
 			),
 			// the dashboard: uPlot from node_modules and the server-sent events of LIVE_PATH

@@ -3,9 +3,24 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { CHANNEL_IN_FLIGHT } from "../lib/bus";
 import { config } from "../lib/config";
-import type { CanLevel, IngestStats, LevelsParams, ReportRecord, ReportStatus } from "../lib/contracts";
-import { applyBatch, INGEST_TABLES, sortedLevels, toLevel, toRecord } from "../lib/ingest/apply";
-import type { Applied, IngestStores, Pending } from "../lib/ingest/apply";
+import { parseDuration } from "../lib/config";
+import type {
+	Can,
+	CanAlert,
+	CanInput,
+	CanLevel,
+	Collection,
+	HistoryParams,
+	IngestStats,
+	LevelPoint,
+	LevelsParams,
+	ReportRecord,
+	ReportStatus
+} from "../lib/contracts";
+import { canInputParams, toCan, toCanDoc, toWasteContainer } from "../lib/fleet/cans";
+import { downsample } from "../lib/fleet/forecast";
+import { applyBatch, INGEST_TABLES, levelsView, thresholdOf, toLevel, toRecord } from "../lib/ingest/apply";
+import type { Applied, FleetSettings, IngestStores, Pending } from "../lib/ingest/apply";
 import { Batcher } from "../lib/ingest/batcher";
 import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
@@ -14,10 +29,9 @@ import { IngestCounters } from "../lib/ingest/stats";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
 import { StoresMixin } from "../mixins/stores.mixin";
 
-interface TrashReportSettings extends ServiceSettingSchema {
+interface TrashReportSettings extends ServiceSettingSchema, FleetSettings {
 	reportRetentionMs: number;
-	/** Level (%) at or above which a can counts as full. */
-	fullThreshold: number;
+	levelHistoryRetentionMs: number;
 	/** How often the level and full-cans gauges are read from the store. */
 	levelGaugesEveryMs: number;
 }
@@ -32,6 +46,8 @@ interface TrashReportVars {
 interface TrashReportMethods {
 	ingest(body: unknown, fallback: BusIdentity, ctx: Context): Promise<ReportStatus>;
 	setStatus(record: ReportRecord): Promise<void>;
+	raiseAlerts(alerts: CanAlert[]): Promise<void>;
+	findCan(canId: string): Promise<{ can: Can; level: CanLevel | null }>;
 }
 
 type ReportMeta = { $statusCode?: number; $responseHeaders?: Record<string, string> };
@@ -47,7 +63,10 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 	mixins: [StoresMixin(INGEST_TABLES)],
 	settings: {
 		reportRetentionMs: config.reportRetentionMs,
+		levelHistoryRetentionMs: config.levelHistoryRetentionMs,
 		fullThreshold: config.fullThreshold,
+		emptiedDrop: config.emptiedDrop,
+		overfullAfterMs: config.overfullAfterMs,
 		levelGaugesEveryMs: 5_000
 	},
 	actions: {
@@ -86,38 +105,176 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 		},
 
-		/** Latest level of every can, sorted by can id, optionally only those within [min, max]. */
+		/** Latest level and forecast of every can, sorted by can id, optionally only those within [min, max] or full by `fullBefore`. */
 		levels: {
 			params: {
 				min: { type: "number", min: 0, max: 100, convert: true, optional: true },
 				max: { type: "number", min: 0, max: 100, convert: true, optional: true },
+				fullBefore: { type: "date", convert: true, optional: true },
 				$$strict: "remove"
 			},
 			openapi: {
-				summary: "The latest level of every can, sorted by can id, optionally only those within [min, max]",
+				summary:
+					"The latest level of every can with its fill rate and forecast, sorted by can id; optionally only those within [min, max], or (`fullBefore`) the cans full by then, soonest first: the next round's pick list",
 				response: "CanLevels",
 				example: { min: 80 }
 			},
-			async handler(ctx: Context<LevelsParams>): Promise<readonly CanLevel[]> {
-				const { min = 0, max = 100 } = ctx.params;
+			async handler(ctx: Context<Omit<LevelsParams, "fullBefore"> & { fullBefore?: Date }>): Promise<readonly CanLevel[]> {
+				const { min = 0, max = 100, fullBefore } = ctx.params;
 				if (min > max)
 					throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [
 						{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }
 					]);
-				const levels = sortedLevels(await this.stores.levels.all());
+				const [docs, cans] = await Promise.all([this.stores.levels.all(), this.stores.cans.all()]);
+				let levels = levelsView(docs, cans, this.settings);
+				if (fullBefore) {
+					const by = fullBefore.toISOString();
+					levels = levels.filter(can => can.fullAt != null && can.fullAt <= by).sort((a, b) => (a.fullAt! < b.fullAt! ? -1 : a.fullAt! > b.fullAt! ? 1 : 0));
+				}
 				// unfiltered: the frozen list itself, which the gateway serializes once
 				return min === 0 && max === 100 ? levels : levels.filter(can => can.level >= min && can.level <= max);
 			}
 		},
 
-		/** Latest level of one can (404 when it never reported). */
+		/** Latest level and forecast of one can (404 when it never reported). */
 		get: {
 			params: { canId: { type: "string", min: 1, max: 64 } },
-			openapi: { summary: "The latest level of one can", response: "CanLevel", errors: { 404: "The can never reported (`CAN_NOT_FOUND`)." } },
+			openapi: {
+				summary: "The latest level of one can, with its fill rate and forecast",
+				response: "CanLevel",
+				errors: { 404: "The can never reported (`CAN_NOT_FOUND`)." }
+			},
 			async handler(ctx: Context<{ canId: string }>): Promise<CanLevel> {
-				const doc = await this.stores.levels.get(ctx.params.canId);
-				if (!doc) throw new Errors.MoleculerClientError(`Can '${ctx.params.canId}' has not reported.`, 404, "CAN_NOT_FOUND", { canId: ctx.params.canId });
-				return toLevel(doc);
+				const { level } = await this.findCan(ctx.params.canId);
+				if (!level) throw new Errors.MoleculerClientError(`Can '${ctx.params.canId}' has not reported.`, 404, "CAN_NOT_FOUND", { canId: ctx.params.canId });
+				return level;
+			}
+		},
+
+		/** A can's applied levels in time order, optionally downsampled (the last level of each `step`). */
+		history: {
+			params: {
+				canId: { type: "string", min: 1, max: 64 },
+				from: { type: "date", convert: true, optional: true },
+				to: { type: "date", convert: true, optional: true },
+				step: {
+					type: "string",
+					pattern: /^\d{1,9}(ms|s|m|h|d)$/,
+					optional: true,
+					messages: { stringPattern: "The 'step' field must be a duration such as 30s, 15m, 1h or 1d." }
+				},
+				limit: { type: "number", integer: true, min: 1, max: 10_000, convert: true, optional: true },
+				$$strict: "remove"
+			},
+			openapi: {
+				summary:
+					"A can's applied levels in [from, to), in time order; with `step`, the last level of each step (buckets aligned to the epoch). At most `limit` points (default 1000, at most 10 000): the newest ones",
+				response: "LevelPoints",
+				example: { step: "1h" },
+				errors: { 404: "Unknown can (`CAN_NOT_FOUND`)." }
+			},
+			async handler(ctx: Context<Omit<HistoryParams, "from" | "to"> & { from?: Date; to?: Date }>): Promise<LevelPoint[]> {
+				const { canId, from, to, step, limit = 1_000 } = ctx.params;
+				const stepMs = step ? parseDuration(step, 0) : 0;
+				const invalid = (field: string, message: string) => new Errors.ValidationError(message, "VALIDATION_ERROR", [{ type: "invalid", field, message }]);
+				if (from && to && from > to) throw invalid("from", "The 'from' field must not be after 'to'.");
+				if (step && stepMs < 1_000) throw invalid("step", "The 'step' field must be at least 1s.");
+				await this.findCan(canId);
+				// downsampled, a step's last level needs every level of the window: bounded too
+				const points = await this.stores.history.recent("canId", [canId], "reportedAt", {
+					from: from?.toISOString(),
+					to: to?.toISOString(),
+					limit: step ? 100 * limit : limit
+				});
+				const inOrder = points.reverse().map(({ level, reportedAt }) => ({ level, reportedAt }));
+				return step ? downsample(inOrder, stepMs).slice(-limit) : inOrder;
+			}
+		},
+
+		/** Registers a can or changes its registration: the fields sent replace the stored ones (null clears). */
+		putCan: {
+			params: canInputParams,
+			openapi: {
+				summary: "Registers a can (201) or changes its registration (200): the fields sent replace the stored ones, null clears one",
+				response: "Can",
+				example: { name: "Town hall, north door", location: { lat: 59.437, lon: 24.745 }, capacityLitres: 240, wasteKind: "mixed", fullThreshold: 85 }
+			},
+			async handler(ctx: Context<CanInput & { canId: string }, ReportMeta>): Promise<Can> {
+				const { canId, ...input } = ctx.params;
+				const existed = (await this.stores.cans.get(canId)) != null;
+				await this.stores.cans.put(toCanDoc(canId, input));
+				ctx.meta.$statusCode = existed ? 200 : 201;
+				return (await this.findCan(canId)).can;
+			}
+		},
+
+		/** Every can: the registered ones and those that reported, sorted by can id. */
+		cans: {
+			params: {},
+			openapi: { summary: "Every can: the registered ones and those known from their reports, sorted by can id", response: "Cans" },
+			async handler(): Promise<Can[]> {
+				const [docs, levels] = await Promise.all([this.stores.cans.all(), this.stores.levels.all()]);
+				const registry = new Map(docs.map(d => [d._id, d]));
+				const ids = [...new Set([...registry.keys(), ...levels.map(l => l._id)])].sort();
+				const byId = new Map(levels.map(l => [l._id, l]));
+				return ids.map(id => toCan(id, registry.get(id), byId.get(id), this.settings.fullThreshold));
+			}
+		},
+
+		/** One can; `format=ngsi-ld` (or `Accept: application/ld+json`) answers a FIWARE NGSI-LD WasteContainer. */
+		getCan: {
+			params: { canId: { type: "string", min: 1, max: 64 }, format: { type: "enum", values: ["json", "ngsi-ld"], optional: true }, $$strict: "remove" },
+			openapi: {
+				summary: "One can. With `format=ngsi-ld` or `Accept: application/ld+json`: the can as a FIWARE NGSI-LD `WasteContainer` entity",
+				response: "Can",
+				errors: { 404: "Neither registered nor ever reported (`CAN_NOT_FOUND`)." }
+			},
+			async handler(ctx: Context<{ canId: string; format?: "json" | "ngsi-ld" }, { $responseType?: string }>): Promise<Can | Record<string, unknown>> {
+				const { can, level } = await this.findCan(ctx.params.canId);
+				if (ctx.params.format !== "ngsi-ld") return can;
+				ctx.meta.$responseType = "application/ld+json";
+				return toWasteContainer(can, level);
+			}
+		},
+
+		/** Forgets a can: its registration, level, history and collections (its reports' statuses stay). */
+		removeCan: {
+			params: { canId: { type: "string", min: 1, max: 64 } },
+			openapi: {
+				summary: "Forgets a can: its registration, level, history and collections. A report it sends later makes it known again",
+				response: "Can",
+				errors: { 404: "Neither registered nor ever reported (`CAN_NOT_FOUND`)." }
+			},
+			async handler(ctx: Context<{ canId: string }>): Promise<Can> {
+				const { canId } = ctx.params;
+				const { can } = await this.findCan(canId);
+				await Promise.all([
+					this.stores.cans.removeWhere("_id", canId),
+					this.stores.levels.removeWhere("_id", canId),
+					this.stores.history.removeWhere("canId", canId),
+					this.stores.collections.removeWhere("canId", canId)
+				]);
+				return can;
+			}
+		},
+
+		/** A can's emptyings, newest first. */
+		collections: {
+			params: {
+				canId: { type: "string", min: 1, max: 64 },
+				limit: { type: "number", integer: true, min: 1, max: 1_000, convert: true, optional: true },
+				$$strict: "remove"
+			},
+			openapi: {
+				summary: "A can's emptyings (a drop of more than EMPTIED_DROP points between two reports), newest first, at most `limit` (default 100)",
+				response: "Collections",
+				errors: { 404: "Unknown can (`CAN_NOT_FOUND`)." }
+			},
+			async handler(ctx: Context<{ canId: string; limit?: number }>): Promise<Collection[]> {
+				const { canId, limit = 100 } = ctx.params;
+				await this.findCan(canId);
+				const docs = await this.stores.collections.recent("canId", [canId], "emptiedAt", { limit });
+				return docs.map(({ canId, emptiedAt, levelBefore, levelAfter }) => ({ canId, emptiedAt, levelBefore, levelAfter }));
 			}
 		},
 
@@ -192,8 +349,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				this.logger.warn(`Rejected report: ${letter.reason}`);
 				return "rejected";
 			}
-			const { changed, firstTime } = await this.applier.add({ report: checked.report, receivedAt });
-			const { id, canId, level, reportedAt } = checked.report;
+			const { changed, firstTime, level: updated } = await this.applier.add({ report: checked.report, receivedAt });
+			const { id, canId, level } = checked.report;
 			if (!firstTime) {
 				this.counters.count("duplicates");
 				this.logger.debug(`Report ${id} was applied before (redelivered)`);
@@ -201,17 +358,34 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 			this.counters.count("applied");
 			this.logger.debug(`Applied report ${id}: can ${canId} at ${level}%${changed ? "" : " (an older report than the can's level)"}`);
-			if (changed) ctx.broadcast("level.updated", { canId, level, reportedAt, receivedAt, fillRate: null, fullAt: null, state: "normal" } satisfies CanLevel);
+			if (changed && updated) ctx.broadcast("level.updated", updated satisfies CanLevel);
 			return "applied";
 		},
 
 		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
 			await this.stores.reports.put({ _id: id, ...fields });
+		},
+
+		async raiseAlerts(alerts: CanAlert[]): Promise<void> {
+			for (const alert of alerts) this.broker.broadcast(alert.type, alert);
+		},
+
+		/** A can's registration (or defaults) and level; 404 when it is neither registered nor ever reported. */
+		async findCan(canId: string): Promise<{ can: Can; level: CanLevel | null }> {
+			const [doc, level] = await Promise.all([this.stores.cans.get(canId), this.stores.levels.get(canId)]);
+			if (!doc && !level) throw new Errors.MoleculerClientError(`Can '${canId}' is unknown.`, 404, "CAN_NOT_FOUND", { canId });
+			return {
+				can: toCan(canId, doc, level, this.settings.fullThreshold),
+				level: level ? toLevel(level, thresholdOf(doc, this.settings), this.settings) : null
+			};
 		}
 	},
 
 	created() {
-		this.applier = new Batcher(items => applyBatch(this.stores, items, this.broker.nodeID), CHANNEL_IN_FLIGHT);
+		this.applier = new Batcher(
+			items => applyBatch(this.stores, items, { appliedBy: this.broker.nodeID, settings: this.settings, raise: alerts => this.raiseAlerts(alerts) }),
+			CHANNEL_IN_FLIGHT
+		);
 		this.counters = new IngestCounters(this.broker.isMetricsEnabled() ? this.broker.metrics : null);
 		this.timers = [];
 	},
@@ -237,6 +411,13 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000),
 			() => this.stores.reports.removeBefore("receivedAt", cutoff()),
 			"Pruning report statuses"
+		);
+		// Levels older than LEVEL_HISTORY_RETENTION leave the history, and emptyings with them.
+		const historyCutoff = () => new Date(Date.now() - this.settings.levelHistoryRetentionMs).toISOString();
+		every(
+			Math.min(Math.max(this.settings.levelHistoryRetentionMs / 4, 1_000), 5 * 60_000),
+			() => Promise.all([this.stores.history.removeBefore("reportedAt", historyCutoff()), this.stores.collections.removeBefore("emptiedAt", historyCutoff())]),
+			"Pruning level history"
 		);
 	},
 

@@ -1,15 +1,22 @@
 /**
- * Applying valid reports to the store, a batch at a time: reduce the batch to the newest report
- * per can, write those levels with one compare-and-set, then the reports' statuses with another.
- * Exactly once in effect: a redelivered report is not newer than itself, so its level write
- * changes nothing, and its status write finds it already applied (a duplicate). A crash between
- * the two redelivers the report, which then completes the status.
+ * Applying valid reports to the store, a batch at a time: keep every report in its can's history,
+ * work out each touched can's fill cycle and trend from its recent history (lib/fleet/forecast),
+ * raise the alerts the batch caused, write the newest level per can with one compare-and-set,
+ * then the reports' statuses with another.
+ * Exactly once in effect: a redelivered report is already in the history (keyed by report id),
+ * is not newer than itself, so its level write changes nothing, and its status write finds it
+ * already applied (a duplicate). A crash before the statuses redelivers the report, which then
+ * raises its alerts again with the same ids (the alert consumers deduplicate) and completes.
  */
-import type { CanLevel, ReportRecord } from "../contracts";
+import type { CanAlert, CanLevel, ReportRecord } from "../contracts";
+import { canState, currentCycle, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
+import type { Point } from "../fleet/forecast";
+import { indexed } from "../store";
 import type { Columns, Store } from "../store";
 import { byCanId, reportVersion } from "./report";
 import type { LevelReport } from "./report";
 
+/** A can's latest level and what its history says about it (worked out when the level was written). */
 export interface LevelDoc {
 	_id: string;
 	level: number;
@@ -18,18 +25,58 @@ export interface LevelDoc {
 	reportId: string;
 	/** `reportVersion` of the report that set it: later versions win. */
 	version: string;
+	/** The trend (lib/fleet/forecast) of the current fill cycle: % per hour, its level at `trendAt`. */
+	fillRate?: number;
+	trendLevel?: number;
+	trendAt?: string;
+	/** When the current fill cycle began: the last emptying, or the can's first report. */
+	cycleStartedAt?: string;
+	/** When the cycle reached the can's threshold. */
+	fullSince?: string;
+	lastEmptiedAt?: string;
 }
 
 export interface ReportDoc extends Omit<ReportRecord, "id"> {
 	_id: string;
 }
 
+/** One applied report of a can's history, keyed by report id. */
+export interface HistoryDoc {
+	_id: string;
+	canId: string;
+	level: number;
+	reportedAt: string;
+}
+
+/** A can's registration (`PUT /cans/:canId`). */
+export interface CanDoc {
+	_id: string;
+	name?: string;
+	lat?: number;
+	lon?: number;
+	capacityLitres?: number;
+	wasteKind?: string;
+	fullThreshold?: number;
+}
+
+/** An emptying, keyed `<canId>|<emptiedAt>`. */
+export interface CollectionDoc {
+	_id: string;
+	canId: string;
+	emptiedAt: string;
+	levelBefore: number;
+	levelAfter: number;
+}
+
 export interface IngestStores {
 	levels: Store<LevelDoc>;
 	reports: Store<ReportDoc>;
+	history: Store<HistoryDoc>;
+	cans: Store<CanDoc>;
+	collections: Store<CollectionDoc>;
 }
 
-/** The tables of `IngestStores` (SQL; NeDB ignores them). */
+/** The tables of `IngestStores` (SQL; NeDB ignores the columns and indexes the first `index` field). */
 export const INGEST_TABLES: Record<keyof IngestStores, Columns> = {
 	levels: DataTypes => ({
 		_id: { type: DataTypes.STRING(64), primaryKey: true },
@@ -37,7 +84,13 @@ export const INGEST_TABLES: Record<keyof IngestStores, Columns> = {
 		reportedAt: { type: DataTypes.STRING(30), allowNull: false },
 		receivedAt: { type: DataTypes.STRING(30), allowNull: false },
 		reportId: { type: DataTypes.STRING(128), allowNull: false },
-		version: { type: DataTypes.STRING(160), allowNull: false }
+		version: { type: DataTypes.STRING(160), allowNull: false },
+		fillRate: DataTypes.DOUBLE,
+		trendLevel: DataTypes.DOUBLE,
+		trendAt: DataTypes.STRING(30),
+		cycleStartedAt: DataTypes.STRING(30),
+		fullSince: DataTypes.STRING(30),
+		lastEmptiedAt: DataTypes.STRING(30)
 	}),
 	reports: DataTypes => ({
 		_id: { type: DataTypes.STRING(128), primaryKey: true },
@@ -48,8 +101,47 @@ export const INGEST_TABLES: Record<keyof IngestStores, Columns> = {
 		reportedAt: DataTypes.STRING(30),
 		receivedAt: { type: DataTypes.STRING(30), allowNull: false },
 		appliedBy: DataTypes.STRING(128)
-	})
+	}),
+	history: indexed(
+		DataTypes => ({
+			_id: { type: DataTypes.STRING(128), primaryKey: true },
+			canId: { type: DataTypes.STRING(64), allowNull: false },
+			level: { type: DataTypes.DOUBLE, allowNull: false },
+			reportedAt: { type: DataTypes.STRING(30), allowNull: false }
+		}),
+		["canId", "reportedAt"]
+	),
+	cans: DataTypes => ({
+		_id: { type: DataTypes.STRING(64), primaryKey: true },
+		name: DataTypes.STRING(100),
+		lat: DataTypes.DOUBLE,
+		lon: DataTypes.DOUBLE,
+		capacityLitres: DataTypes.DOUBLE,
+		wasteKind: DataTypes.STRING(40),
+		fullThreshold: DataTypes.DOUBLE
+	}),
+	collections: indexed(
+		DataTypes => ({
+			_id: { type: DataTypes.STRING(100), primaryKey: true },
+			canId: { type: DataTypes.STRING(64), allowNull: false },
+			emptiedAt: { type: DataTypes.STRING(30), allowNull: false },
+			levelBefore: { type: DataTypes.DOUBLE, allowNull: false },
+			levelAfter: { type: DataTypes.DOUBLE, allowNull: false }
+		}),
+		["canId", "emptiedAt"]
+	)
 };
+
+/** What the analytics need to know. */
+export interface FleetSettings {
+	/** FULL_THRESHOLD, for cans without their own. */
+	fullThreshold: number;
+	emptiedDrop: number;
+	overfullAfterMs: number;
+}
+
+/** How many of a can's newest reports its cycle and trend are worked out from. */
+export const TREND_WINDOW = 40;
 
 /** A valid report waiting for its batch. */
 export interface Pending {
@@ -57,34 +149,46 @@ export interface Pending {
 	receivedAt: string;
 }
 
-/** What became of one report of a batch. */
-export interface Applied {
-	/** It set its can's level (the newest so far). */
-	changed: boolean;
-	/** It was not applied before (not a redelivery). */
-	firstTime: boolean;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A can's threshold: its own, or FULL_THRESHOLD. */
+export const thresholdOf = (can: CanDoc | null | undefined, settings: FleetSettings) => can?.fullThreshold ?? settings.fullThreshold;
+
+/** A level with its forecast, for a threshold (it may have changed since the level was written) and a time. */
+export function toLevel(doc: LevelDoc, threshold: number, settings: FleetSettings, nowMs = Date.now()): CanLevel {
+	const full = doc.level >= threshold;
+	const filling = doc.fillRate != null && doc.trendLevel != null && doc.trendAt != null;
+	const at = full
+		? (doc.fullSince ?? doc.reportedAt)
+		: filling
+			? fullAt({ rate: doc.fillRate!, level: doc.trendLevel!, at: Date.parse(doc.trendAt!) }, threshold)
+			: null;
+	return {
+		canId: doc._id,
+		level: doc.level,
+		reportedAt: doc.reportedAt,
+		receivedAt: doc.receivedAt,
+		fillRate: doc.fillRate == null ? null : Math.round(doc.fillRate * 1000) / 1000,
+		fullAt: at == null ? null : typeof at === "string" ? at : iso(at),
+		state: canState(doc.level, threshold, full ? Date.parse(doc.fullSince ?? doc.reportedAt) : null, nowMs, settings.overfullAfterMs)
+	};
 }
 
-export const toLevel = (doc: LevelDoc): CanLevel => ({
-	canId: doc._id,
-	level: doc.level,
-	reportedAt: doc.reportedAt,
-	receivedAt: doc.receivedAt,
-	fillRate: null,
-	fullAt: null,
-	state: "normal"
-});
-
-const sorted = new WeakMap<readonly LevelDoc[], readonly CanLevel[]>();
+let lastView: { levels: readonly LevelDoc[]; cans: readonly CanDoc[]; second: number; view: readonly CanLevel[] } | null = null;
 /**
- * The levels of `docs` sorted by can id, worked out once per array: a store that keeps its last
- * read (NeDB) answers every `GET /levels` until the next write with the same one. Frozen, as
- * every caller shares them.
+ * Every can's level with its forecast, sorted by can id. A store that keeps its last read (NeDB)
+ * answers every `GET /levels` until the next write with the same arrays: then the view is worked
+ * out once a second (a state can turn overfull with time alone). Frozen, as every caller shares it.
  */
-export function sortedLevels(docs: readonly LevelDoc[]): readonly CanLevel[] {
-	let levels = sorted.get(docs);
-	if (!levels) sorted.set(docs, (levels = Object.freeze(docs.map(doc => Object.freeze(toLevel(doc))).sort((a, b) => byCanId(a.canId, b.canId)))));
-	return levels;
+export function levelsView(levels: readonly LevelDoc[], cans: readonly CanDoc[], settings: FleetSettings, nowMs = Date.now()): readonly CanLevel[] {
+	const second = Math.floor(nowMs / 1000);
+	if (lastView && lastView.levels === levels && lastView.cans === cans && lastView.second === second) return lastView.view;
+	const registry = new Map(cans.map(c => [c._id, c]));
+	const view = Object.freeze(
+		levels.map(doc => Object.freeze(toLevel(doc, thresholdOf(registry.get(doc._id), settings), settings, nowMs))).sort((a, b) => byCanId(a.canId, b.canId))
+	);
+	lastView = { levels, cans, second, view };
+	return view;
 }
 
 export const toRecord = ({ _id, ...rest }: ReportDoc): ReportRecord => ({ id: _id, ...rest });
@@ -100,9 +204,101 @@ export function newestPerCan(items: Pending[]): Map<string, LevelDoc> {
 	return newest;
 }
 
-/** Applies a batch (two multi-row statements, no read); `appliedBy` is the node doing it. */
-export async function applyBatch(stores: IngestStores, items: Pending[], appliedBy: string): Promise<Applied[]> {
+/** What became of one report of a batch. */
+export interface Applied {
+	/** It set its can's level (the newest so far). */
+	changed: boolean;
+	/** It was not applied before (not a redelivery). */
+	firstTime: boolean;
+	/** The can's level with its forecast, when `changed`. */
+	level?: CanLevel;
+}
+
+export interface ApplyOptions {
+	/** The node doing it (`appliedBy`). */
+	appliedBy: string;
+	settings: FleetSettings;
+	/** Publishes alerts durably (before the reports are acked); may get the same alert again after a crash. */
+	raise: (alerts: CanAlert[]) => Promise<void>;
+}
+
+const alert = (type: CanAlert["type"], canId: string, key: string, at: string, level: number, fullThreshold: number): CanAlert => ({
+	id: `${type}:${canId}:${key}`,
+	type,
+	canId,
+	at,
+	level,
+	fullThreshold
+});
+
+/**
+ * A touched can's cycle, trend and the alerts of `batchIds`' reports, from its recent history
+ * (newest first, as `Store.recent` gives it) and the level stored before this batch.
+ */
+export function analyse(canId: string, recent: HistoryDoc[], before: LevelDoc | undefined, threshold: number, settings: FleetSettings, batchIds: Set<string>) {
+	const points: Point[] = timeline(recent.map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
+	const drops = emptyings(points, settings.emptiedDrop);
+	const lastDrop = drops.at(-1);
+	// The window may begin inside a long cycle: then the cycle began where the stored level says.
+	const cycleStartedAt = lastDrop ? iso(lastDrop.at) : (before?.cycleStartedAt ?? (points.length ? iso(points[0].at) : undefined));
+	const cycle = lastDrop ? currentCycle(points, settings.emptiedDrop) : points.filter(p => !cycleStartedAt || p.at >= Date.parse(cycleStartedAt));
+	const t = trend(cycle);
+	const full = fullSince(cycle, threshold);
+	const alerts: CanAlert[] = [];
+	const collections: CollectionDoc[] = drops.map(d => ({
+		_id: `${canId}|${iso(d.at)}`,
+		canId,
+		emptiedAt: iso(d.at),
+		levelBefore: d.levelBefore,
+		levelAfter: d.levelAfter
+	}));
+	for (const d of drops) {
+		const after = points.find(p => p.at === d.at)!;
+		if (batchIds.has(after.id)) alerts.push(alert("can.emptied", canId, iso(d.at), iso(d.at), d.levelAfter, threshold));
+	}
+	// once per fill cycle: the id is the cycle's, whichever report crossed first
+	const crossing = full == null ? undefined : cycle.find(p => p.at === full);
+	if (crossing && batchIds.has(crossing.id) && cycleStartedAt)
+		alerts.push(alert("can.full", canId, cycleStartedAt, iso(crossing.at), crossing.level, threshold));
+	const derived: Partial<LevelDoc> = {
+		fillRate: t?.rate,
+		trendLevel: t?.level,
+		trendAt: t ? iso(t.at) : undefined,
+		cycleStartedAt,
+		fullSince: full == null ? undefined : iso(full),
+		lastEmptiedAt: lastDrop ? iso(lastDrop.at) : before?.lastEmptiedAt
+	};
+	return { derived, alerts, collections };
+}
+
+/** Applies a batch (a few multi-row statements and one read per table, not per report). */
+export async function applyBatch(stores: IngestStores, items: Pending[], { appliedBy, settings, raise }: ApplyOptions): Promise<Applied[]> {
+	const history = new Map<string, HistoryDoc>();
+	for (const { report } of items) history.set(report.id, { _id: report.id, canId: report.canId, level: report.level, reportedAt: report.reportedAt });
+	await stores.history.insertMany([...history.values()]);
+
 	const newest = newestPerCan(items);
+	const touched = [...newest.keys()];
+	const [recent, registered, stored] = await Promise.all([
+		stores.history.recent("canId", touched, "reportedAt", { limit: TREND_WINDOW }),
+		stores.cans.getMany(touched),
+		stores.levels.getMany(touched)
+	]);
+	const registry = new Map(registered.map(c => [c._id, c]));
+	const before = new Map(stored.map(l => [l._id, l]));
+	const byCan = new Map<string, HistoryDoc[]>();
+	for (const h of recent) byCan.set(h.canId, [...(byCan.get(h.canId) ?? []), h]);
+	const alerts: CanAlert[] = [];
+	const collections: CollectionDoc[] = [];
+	for (const [canId, doc] of newest) {
+		const analysed = analyse(canId, byCan.get(canId) ?? [], before.get(canId), thresholdOf(registry.get(canId), settings), settings, new Set(history.keys()));
+		Object.assign(doc, analysed.derived);
+		alerts.push(...analysed.alerts);
+		collections.push(...analysed.collections);
+	}
+	if (collections.length) await stores.collections.insertMany(collections);
+	// published before the statuses: a crash in between raises them again, never loses them
+	if (alerts.length) await raise(alerts);
 	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()]);
 
 	const statuses = new Map<string, ReportDoc>();
@@ -116,7 +312,8 @@ export async function applyBatch(stores: IngestStores, items: Pending[], applied
 	return items.map(({ report }) => {
 		const firstTime = firstTimes.has(report.id) && !claimed.has(report.id);
 		if (firstTime) claimed.add(report.id);
-		const changed = firstTime && levelsWritten.has(report.canId) && newest.get(report.canId)!.reportId === report.id;
-		return { changed, firstTime };
+		const doc = newest.get(report.canId)!;
+		const changed = firstTime && levelsWritten.has(report.canId) && doc.reportId === report.id;
+		return changed ? { changed, firstTime, level: toLevel(doc, thresholdOf(registry.get(report.canId), settings), settings) } : { changed, firstTime };
 	});
 }

@@ -100,17 +100,88 @@ const MovieRemoved: JsonSchema = {
 	additionalProperties: false
 };
 
+const nullableDateTime = { type: ["string", "null"], format: "date-time" };
+
 const CanLevel: JsonSchema = {
 	type: "object",
-	required: ["canId", "level", "reportedAt", "receivedAt"],
+	required: ["canId", "level", "reportedAt", "receivedAt", "fillRate", "fullAt", "state"],
 	properties: {
 		canId: { type: "string" },
 		level: { type: "number", minimum: 0, maximum: 100, description: 'A number, whichever form the report had (`"30.65"` → `30.65`).' },
 		reportedAt: dateTime,
-		receivedAt: dateTime
+		receivedAt: dateTime,
+		fillRate: {
+			type: ["number", "null"],
+			description: "% per hour since the last emptying: the median slope between every two of the cycle's recent reports (Theil–Sen). Null before two reports."
+		},
+		fullAt: { ...nullableDateTime, description: "When the can reaches its threshold at that rate; when it did, once full; null when not filling." },
+		state: {
+			enum: ["empty", "normal", "full", "overfull"],
+			description: "`empty` below 5 %, `full` at or above the can's threshold, `overfull` at 100 % or full for longer than OVERFULL_AFTER."
+		}
 	},
 	additionalProperties: false,
-	examples: [{ canId: "333", level: 30.65, reportedAt: NOW, receivedAt: NOW }]
+	examples: [{ canId: "333", level: 30.65, reportedAt: NOW, receivedAt: NOW, fillRate: 12.5, fullAt: "2026-01-01T14:00:00.000Z", state: "normal" }]
+};
+
+const GeoPoint: JsonSchema = {
+	type: "object",
+	required: ["lat", "lon"],
+	properties: { lat: { type: "number", minimum: -90, maximum: 90 }, lon: { type: "number", minimum: -180, maximum: 180 } },
+	additionalProperties: false
+};
+
+const Can: JsonSchema = {
+	type: "object",
+	required: ["canId", "name", "location", "capacityLitres", "wasteKind", "fullThreshold", "registered", "lastEmptiedAt"],
+	properties: {
+		canId: { type: "string" },
+		name: { type: ["string", "null"] },
+		location: { oneOf: [{ $ref: "#/components/schemas/GeoPoint" }, { type: "null" }] },
+		capacityLitres: { type: ["number", "null"] },
+		wasteKind: { type: ["string", "null"] },
+		fullThreshold: { type: "number", minimum: 0, maximum: 100, description: "The can's own threshold (%), or FULL_THRESHOLD." },
+		registered: { type: "boolean", description: "Registered with PUT /cans/{canId}; false for a can known from its reports only." },
+		lastEmptiedAt: nullableDateTime
+	},
+	additionalProperties: false,
+	examples: [
+		{
+			canId: "333",
+			name: "Town hall, north door",
+			location: { lat: 59.437, lon: 24.745 },
+			capacityLitres: 240,
+			wasteKind: "mixed",
+			fullThreshold: 85,
+			registered: true,
+			lastEmptiedAt: null
+		}
+	]
+};
+
+const Cans: JsonSchema = { type: "array", items: { $ref: "#/components/schemas/Can" }, description: "Sorted by can id." };
+
+const LevelPoints: JsonSchema = {
+	type: "array",
+	items: {
+		type: "object",
+		required: ["level", "reportedAt"],
+		properties: { level: { type: "number", minimum: 0, maximum: 100 }, reportedAt: dateTime },
+		additionalProperties: false
+	},
+	description: "In time order.",
+	examples: [[{ level: 30.65, reportedAt: NOW }]]
+};
+
+const Collections: JsonSchema = {
+	type: "array",
+	items: {
+		type: "object",
+		required: ["canId", "emptiedAt", "levelBefore", "levelAfter"],
+		properties: { canId: { type: "string" }, emptiedAt: dateTime, levelBefore: { type: "number" }, levelAfter: { type: "number" } },
+		additionalProperties: false
+	},
+	description: "Newest first."
 };
 
 const CanLevels: JsonSchema = {
@@ -210,6 +281,11 @@ export const SCHEMAS = {
 	MovieRemoved,
 	CanLevel,
 	CanLevels,
+	GeoPoint,
+	Can,
+	Cans,
+	LevelPoints,
+	Collections,
 	ReportAccepted,
 	ReportRecord,
 	Workers,

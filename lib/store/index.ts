@@ -12,7 +12,8 @@ import { NeDbAdapter, nedbStore } from "./nedb";
 import type { SqlAdapter } from "./sql";
 import type { Columns, Store } from "./store";
 
-export type { Columns, Store } from "./store";
+export type { Columns, RecentQuery, Store } from "./store";
+export { indexed } from "./store";
 
 export type StoreAdapter = NeDbAdapter | SqlAdapter;
 
@@ -42,6 +43,6 @@ export function createAdapter(collection: string, columns: Columns, { uri, dataD
 }
 
 /** The keyed collection on an adapter made by `createAdapter`. */
-export function storeOn<T extends { _id: string }>(adapter: StoreAdapter, table: string): Store<T> {
-	return adapter instanceof NeDbAdapter ? nedbStore<T>(adapter) : sql().sqlStore<T>(adapter, table);
+export function storeOn<T extends { _id: string }>(adapter: StoreAdapter, table: string, columns?: Columns): Store<T> {
+	return adapter instanceof NeDbAdapter ? nedbStore<T>(adapter, columns?.index) : sql().sqlStore<T>(adapter, table);
 }

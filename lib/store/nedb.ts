@@ -10,6 +10,8 @@ interface Datastore {
 	updateAsync(query: object, update: object, options: object): Promise<{ numAffected: number; affectedDocuments: unknown }>;
 	removeAsync(query: object, options: object): Promise<number>;
 	countAsync(query: object): Promise<number>;
+	insertAsync(docs: object[]): Promise<unknown>;
+	ensureIndexAsync(options: { fieldName: string }): Promise<void>;
 	update(query: object, update: object, options: object): Promise<unknown>;
 	setAutocompactionInterval(ms: number): void;
 	stopAutocompaction(): void;
@@ -74,7 +76,7 @@ export class NeDbAdapter extends DbService.MemoryAdapter {
  * (the gateway's `GET /levels` reads every can on each request; NeDB copies each document on each
  * read). A read that overlapped a write is never kept. Callers must not mutate what `all()` returns.
  */
-export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Store<T> {
+export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index?: string[]): Store<T> {
 	const lock = new KeyedLock();
 	const db = () => adapter.db;
 	let everything: Promise<T[]> | null = null;
@@ -112,8 +114,30 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter): Stor
 		);
 		return written;
 	}
+	// NeDB indexes one field per index: the lookup field (the window's order is filtered in memory)
+	let indexed: Promise<void> | null = null;
+	const ready = () => (indexed ??= index ? db().ensureIndexAsync({ fieldName: index[0] }) : Promise.resolve());
 	return {
 		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
+		getMany: async ids => (await db().findAsync({ _id: { $in: ids } })) as T[],
+		async recent(field, values, order, { from, to, limit }) {
+			await ready();
+			const range = { ...(from != null ? { $gte: from } : {}), ...(to != null ? { $lt: to } : {}) };
+			const docs = (await db().findAsync({ [field]: { $in: values }, ...(from != null || to != null ? { [order]: range } : {}) })) as T[];
+			const newest = docs.sort((a, b) => (a[order] < b[order] ? 1 : a[order] > b[order] ? -1 : 0));
+			const taken = new Map<unknown, number>();
+			return newest.filter(d => {
+				const n = (taken.get(d[field]) ?? 0) + 1;
+				taken.set(d[field], n);
+				return n <= limit;
+			});
+		},
+		insertMany: docs =>
+			writeEach(
+				docs.map(d => ({ ...d })),
+				current => current == null
+			),
+		removeWhere: (field, value) => writing(() => db().removeAsync({ [field]: value }, { multi: true })),
 		all,
 		put: doc => writing(async () => void (await upsert(doc))),
 		putManyIfNewer: docs => writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),

@@ -37,7 +37,12 @@ export class SqlAdapter extends SequelizeDbAdapter {
 	override async connect(): Promise<void> {
 		this.db = new Sequelize(this.uri, { logging: false, pool: { max: 5, acquire: 5_000 } });
 		await this.db.authenticate();
-		this.model = this.db.define(this.table, this.columns(DataTypes), { tableName: this.table, timestamps: false });
+		const index = this.columns.index;
+		this.model = this.db.define(this.table, this.columns(DataTypes), {
+			tableName: this.table,
+			timestamps: false,
+			indexes: index ? [{ fields: index }] : []
+		});
 		await retrying(RETRIES.tableSync, () => this.model.sync());
 	}
 
@@ -64,7 +69,7 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 	 * One multi-row INSERT … ON CONFLICT DO UPDATE [WHERE condition] … RETURNING: the ingest hot path
 	 * writes a whole batch of reports in one round trip. Resolves with the ids written.
 	 */
-	async function upsert(docs: object[], condition?: (nextParam: number) => string, extra: unknown[] = []): Promise<Set<string>> {
+	async function upsert(docs: object[], condition?: ((nextParam: number) => string) | "insertOnly", extra: unknown[] = []): Promise<Set<string>> {
 		if (docs.length === 0) return new Set();
 		// Rows in id order: concurrent batches from several replicas then lock rows in the same
 		// order and cannot deadlock (in arrival order they did, under a burst over few cans).
@@ -73,18 +78,37 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
 		const sql =
 			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
-			`ON CONFLICT ("_id") DO UPDATE SET ${cols
-				.filter(c => c !== "_id")
-				.map(c => `${q(c)} = EXCLUDED.${q(c)}`)
-				.join(", ")}` +
-			(condition ? ` WHERE ${condition(docs.length * cols.length + 1)}` : "") +
+			(condition === "insertOnly"
+				? `ON CONFLICT ("_id") DO NOTHING`
+				: `ON CONFLICT ("_id") DO UPDATE SET ${cols
+						.filter(c => c !== "_id")
+						.map(c => `${q(c)} = EXCLUDED.${q(c)}`)
+						.join(", ")}` + (condition ? ` WHERE ${condition(docs.length * cols.length + 1)}` : "")) +
 			` RETURNING "_id"`;
 		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...extra];
 		const [rows] = await adapter.db.query(sql, { bind });
 		return new Set((rows as { _id: string }[]).map(r => r._id));
 	}
+	/** Raw rows as documents: absent fields absent, as on NeDB. */
+	const docsOf = (rows: Record<string, unknown>[]) =>
+		rows.map(row => Object.fromEntries(Object.entries(row).filter(([k, v]) => v !== null && k !== "__rank")) as T);
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
+		getMany: async ids => (ids.length === 0 ? [] : (await adapter.model.findAll({ where: { _id: ids } })).map(m => plain(m)!)),
+		async recent(field, values, order, { from, to, limit }) {
+			if (values.length === 0) return [];
+			const bind: unknown[] = [values, limit];
+			const where = [`${q(field)} = ANY($1)`];
+			if (from != null) where.push(`${q(order)} >= $${bind.push(from)}`);
+			if (to != null) where.push(`${q(order)} < $${bind.push(to)}`);
+			const sql =
+				`SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${q(field)} ORDER BY ${q(order)} DESC) AS "__rank" ` +
+				`FROM ${q(table)} WHERE ${where.join(" AND ")}) ranked WHERE "__rank" <= $2 ORDER BY ${q(order)} DESC`;
+			const [rows] = await adapter.db.query(sql, { bind });
+			return docsOf(rows as Record<string, unknown>[]);
+		},
+		insertMany: docs => upsert(docs, "insertOnly"),
+		removeWhere: (field, value) => adapter.model.destroy({ where: { [field]: value } }),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
 		put: async doc => void (await upsert([doc])),
 		putManyIfNewer: docs => upsert(docs, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),

@@ -2,8 +2,9 @@
  * The ingest rules without a broker: reduce a batch to the newest report per can, apply it to a
  * store exactly once in effect, and refuse bad messages with the field that failed.
  */
+import type { CanAlert } from "../../lib/contracts";
 import { applyBatch, INGEST_TABLES, newestPerCan } from "../../lib/ingest/apply";
-import type { IngestStores, Pending } from "../../lib/ingest/apply";
+import type { Applied, ApplyOptions, IngestStores, Pending } from "../../lib/ingest/apply";
 import { Unparseable } from "../../lib/ingest/parse";
 import { checkMessage, deadLetter, REJECTION_REASONS } from "../../lib/ingest/report";
 import { createAdapter, storeOn } from "../../lib/store";
@@ -13,6 +14,9 @@ const report = (id: string, canId: string, level: number, second: number): Pendi
 	report: { id, canId, level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString() },
 	receivedAt: "2026-01-01T00:01:00.000Z"
 });
+
+const TABLES = Object.keys(INGEST_TABLES) as (keyof IngestStores)[];
+const outcomes = (applied: Applied[]) => applied.map(({ changed, firstTime }) => ({ changed, firstTime }));
 
 describe("newestPerCan", () => {
 	it("keeps the latest report of each can, ties broken by id", () => {
@@ -27,38 +31,81 @@ describe("newestPerCan", () => {
 describe("applyBatch on an in-memory store", () => {
 	let adapters: StoreAdapter[];
 	let stores: IngestStores;
+	let raised: CanAlert[];
+	let options: (appliedBy: string) => ApplyOptions;
 
 	beforeEach(async () => {
-		adapters = (["levels", "reports"] as const).map(t => createAdapter(t, INGEST_TABLES[t], { uri: "memory://", dataDir: "" }));
+		adapters = TABLES.map(t => createAdapter(t, INGEST_TABLES[t], { uri: "memory://", dataDir: "" }));
 		for (const a of adapters) await a.connect();
-		stores = { levels: storeOn(adapters[0], "levels"), reports: storeOn(adapters[1], "reports") };
+		stores = Object.fromEntries(TABLES.map((t, i) => [t, storeOn(adapters[i], t, INGEST_TABLES[t])])) as unknown as IngestStores;
+		raised = [];
+		options = appliedBy => ({
+			appliedBy,
+			settings: { fullThreshold: 80, emptiedDrop: 30, overfullAfterMs: 3600e3 },
+			raise: async alerts => void raised.push(...alerts)
+		});
 	});
 	afterEach(async () => {
 		for (const a of adapters) await a.disconnect();
 	});
 
 	it("applies each report once: a redelivery is a duplicate and changes nothing", async () => {
-		expect(await applyBatch(stores, [report("r1", "7", 50, 1)], "node-a")).toEqual([{ changed: true, firstTime: true }]);
-		expect(await applyBatch(stores, [report("r1", "7", 50, 1)], "node-b")).toEqual([{ changed: false, firstTime: false }]);
+		expect(outcomes(await applyBatch(stores, [report("r1", "7", 50, 1)], options("node-a")))).toEqual([{ changed: true, firstTime: true }]);
+		expect(outcomes(await applyBatch(stores, [report("r1", "7", 50, 1)], options("node-b")))).toEqual([{ changed: false, firstTime: false }]);
 		expect(await stores.levels.get("7")).toMatchObject({ level: 50, reportId: "r1" });
 		expect(await stores.reports.get("r1")).toMatchObject({ status: "applied", appliedBy: "node-a" });
 	});
 
 	it("never lets an older report overwrite a newer level, in one batch or across batches", async () => {
-		const results = await applyBatch(stores, [report("new", "7", 60, 9), report("old", "7", 10, 2)], "n");
+		const results = outcomes(await applyBatch(stores, [report("new", "7", 60, 9), report("old", "7", 10, 2)], options("n")));
 		expect(results).toEqual([
 			{ changed: true, firstTime: true },
 			{ changed: false, firstTime: true }
 		]);
-		expect(await applyBatch(stores, [report("older", "7", 5, 1)], "n")).toEqual([{ changed: false, firstTime: true }]);
+		expect(outcomes(await applyBatch(stores, [report("older", "7", 5, 1)], options("n")))).toEqual([{ changed: false, firstTime: true }]);
 		expect(await stores.levels.get("7")).toMatchObject({ level: 60, reportId: "new" });
 	});
 
 	it("counts the same report twice in one batch once", async () => {
-		expect(await applyBatch(stores, [report("r", "1", 1, 1), report("r", "1", 1, 1)], "n")).toEqual([
+		expect(outcomes(await applyBatch(stores, [report("r", "1", 1, 1), report("r", "1", 1, 1)], options("n")))).toEqual([
 			{ changed: true, firstTime: true },
 			{ changed: false, firstTime: false }
 		]);
+	});
+
+	it("keeps each applied report once in the can's history and forecasts from it", async () => {
+		const minute = (id: string, level: number, m: number): Pending => ({
+			report: { id, canId: "9", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() },
+			receivedAt: "2026-01-01T02:00:00.000Z"
+		});
+		// 0.5 % a minute = 30 % an hour, the reports out of order and one delivered twice
+		await applyBatch(stores, [minute("a", 10, 0), minute("c", 20, 20)], options("n"));
+		const [result] = await applyBatch(stores, [minute("b", 15, 10), minute("c", 20, 20)], options("n"));
+		expect(result).toEqual({ changed: false, firstTime: true });
+		const [last] = await applyBatch(stores, [minute("d", 25, 30)], options("n"));
+		expect(last.level).toMatchObject({ canId: "9", level: 25, fillRate: 30, fullAt: "2026-01-01T02:20:00.000Z", state: "normal" });
+		expect((await stores.history.recent("canId", ["9"], "reportedAt", { limit: 10 })).map(h => h._id)).toEqual(["d", "c", "b", "a"]);
+	});
+
+	it("raises can.full once per fill cycle and can.emptied per drop, with ids a redelivery repeats", async () => {
+		const at = (id: string, level: number, m: number): Pending => ({
+			report: { id, canId: "5", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() },
+			receivedAt: "2026-01-01T02:00:00.000Z"
+		});
+		await applyBatch(stores, [at("a", 50, 0), at("b", 85, 10)], options("n"));
+		await applyBatch(stores, [at("c", 90, 20)], options("n"));
+		await applyBatch(stores, [at("b", 85, 10)], options("n")); // redelivered: the same alert again
+		await applyBatch(stores, [at("d", 3, 30), at("e", 82, 40)], options("n"));
+		expect(raised.map(a => [a.type, a.id])).toEqual([
+			["can.full", "can.full:5:2026-01-01T00:00:00.000Z"],
+			["can.full", "can.full:5:2026-01-01T00:00:00.000Z"],
+			["can.emptied", "can.emptied:5:2026-01-01T00:30:00.000Z"],
+			["can.full", "can.full:5:2026-01-01T00:30:00.000Z"]
+		]);
+		expect(await stores.collections.recent("canId", ["5"], "emptiedAt", { limit: 5 })).toEqual([
+			expect.objectContaining({ canId: "5", emptiedAt: "2026-01-01T00:30:00.000Z", levelBefore: 90, levelAfter: 3 })
+		]);
+		expect(await stores.levels.get("5")).toMatchObject({ lastEmptiedAt: "2026-01-01T00:30:00.000Z", cycleStartedAt: "2026-01-01T00:30:00.000Z" });
 	});
 });
 

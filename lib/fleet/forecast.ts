@@ -1,0 +1,114 @@
+/**
+ * What a can's recent reports say about it: its emptyings (a drop of more than `EMPTIED_DROP`
+ * points), the current fill cycle, how fast it fills and when it will be full. Pure functions of
+ * the points, in whatever order and however often they were delivered: the points are put in
+ * time order and a report counts once (by id), so redeliveries and late reports land where
+ * they belong instead of moving the estimate.
+ */
+import type { CanState, LevelPoint } from "../contracts";
+
+export interface Point {
+	/** The report's id: the same report delivered twice is one point. */
+	id: string;
+	level: number;
+	/** Report time, epoch ms. */
+	at: number;
+}
+
+export interface Emptying {
+	/** The first report after the drop. */
+	at: number;
+	levelBefore: number;
+	levelAfter: number;
+}
+
+const HOUR_MS = 3_600_000;
+/** Below this the can counts as empty. */
+export const EMPTY_BELOW = 5;
+/** Slower than this (% per hour) is not filling: no forecast. */
+const MIN_RATE = 0.01;
+
+/** The points in time order (ties by id), each report once. */
+export function timeline(points: readonly Point[]): Point[] {
+	const seen = new Set<string>();
+	return points.filter(p => !seen.has(p.id) && seen.add(p.id)).sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Every drop of more than `drop` points between two consecutive reports of a timeline. */
+export function emptyings(sorted: readonly Point[], drop: number): Emptying[] {
+	const found: Emptying[] = [];
+	for (let i = 1; i < sorted.length; i++)
+		if (sorted[i - 1].level - sorted[i].level > drop) found.push({ at: sorted[i].at, levelBefore: sorted[i - 1].level, levelAfter: sorted[i].level });
+	return found;
+}
+
+/** The points of the current fill cycle: from the first report after the last emptying. */
+export function currentCycle(sorted: readonly Point[], drop: number): Point[] {
+	const last = emptyings(sorted, drop).at(-1);
+	return last ? sorted.filter(p => p.at >= last.at) : [...sorted];
+}
+
+function median(values: number[]): number {
+	values.sort((a, b) => a - b);
+	const mid = values.length >> 1;
+	return values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+export interface Trend {
+	/** % per hour. */
+	rate: number;
+	/** The trend line's level at the cycle's last report (less noisy than that report's level). */
+	level: number;
+	/** The cycle's last report time, epoch ms. */
+	at: number;
+}
+
+/**
+ * The fill trend of a cycle (in time order): Theil–Sen, the median of the slopes between every
+ * two reports, and the median intercept. Up to 29 % of the reports can be wild without moving it,
+ * unlike a least-squares fit. Null with fewer than two report times.
+ */
+export function trend(cycle: readonly Point[]): Trend | null {
+	const slopes: number[] = [];
+	for (let i = 0; i < cycle.length; i++)
+		for (let j = i + 1; j < cycle.length; j++)
+			if (cycle[j].at !== cycle[i].at) slopes.push(((cycle[j].level - cycle[i].level) / (cycle[j].at - cycle[i].at)) * HOUR_MS);
+	if (slopes.length === 0) return null;
+	const rate = median(slopes);
+	const last = cycle[cycle.length - 1].at;
+	return { rate, level: median(cycle.map(p => p.level - (rate * (p.at - last)) / HOUR_MS)), at: last };
+}
+
+/** When the trend reaches `threshold` (epoch ms; at its last report if the line is already there), or null when not filling. */
+export function fullAt(t: Trend | null, threshold: number): number | null {
+	if (!t || t.rate < MIN_RATE) return null;
+	return t.at + (Math.max(0, threshold - t.level) / t.rate) * HOUR_MS;
+}
+
+/** When a cycle first reached `threshold` (its first report at or above it), or null. */
+export function fullSince(cycle: readonly Point[], threshold: number): number | null {
+	return cycle.find(p => p.level >= threshold)?.at ?? null;
+}
+
+/** `overfull` at 100 % or when full for longer than `overfullAfterMs`. */
+export function canState(level: number, threshold: number, fullSinceMs: number | null, nowMs: number, overfullAfterMs: number): CanState {
+	if (level >= 100) return "overfull";
+	if (level >= threshold) return fullSinceMs != null && nowMs - fullSinceMs > overfullAfterMs ? "overfull" : "full";
+	return level < EMPTY_BELOW ? "empty" : "normal";
+}
+
+/**
+ * The last point of each `stepMs` bucket (buckets aligned to the epoch), in time order.
+ * `points` must be in time order.
+ */
+export function downsample(points: readonly LevelPoint[], stepMs: number): LevelPoint[] {
+	const out: LevelPoint[] = [];
+	let bucket = NaN;
+	for (const p of points) {
+		const b = Math.floor(Date.parse(p.reportedAt) / stepMs);
+		if (b === bucket) out[out.length - 1] = p;
+		else out.push(p);
+		bucket = b;
+	}
+	return out;
+}
