@@ -24,7 +24,7 @@ import type { Applied, FleetSettings, IngestStores, Pending } from "../lib/inges
 import { Batcher } from "../lib/ingest/batcher";
 import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
-import { CAN_ID_FIELDS, CHANNEL, checkMessage, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
+import { CAN_ID_FIELDS, CHANNEL, checkMessage, ISO_8601, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
 import { IngestCounters } from "../lib/ingest/stats";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
 import { StoresMixin } from "../mixins/stores.mixin";
@@ -48,6 +48,20 @@ interface TrashReportMethods {
 	setStatus(record: ReportRecord): Promise<void>;
 	raiseAlerts(alerts: CanAlert[]): Promise<void>;
 	findCan(canId: string): Promise<{ can: Can; level: CanLevel | null }>;
+}
+
+/** An ISO-8601 time in the query (as text: params cross the bus to the gateway's OpenAPI document, a RegExp would not). */
+const timeParam = (description: string) => ({ type: "string", pattern: ISO_8601.source, optional: true, description }) as const;
+
+/** A time param as a Date; 422 for a date that does not exist (2026-02-30). */
+function time(value: string | undefined, field: string): Date | undefined {
+	if (value == null) return undefined;
+	const date = new Date(value);
+	if (Number.isNaN(date.getTime()))
+		throw new Errors.ValidationError(`The '${field}' field must be a Date.`, "VALIDATION_ERROR", [
+			{ type: "date", field, actual: value, message: `The '${field}' field must be a Date.` }
+		]);
+	return date;
 }
 
 type ReportMeta = { $statusCode?: number; $responseHeaders?: Record<string, string> };
@@ -110,7 +124,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			params: {
 				min: { type: "number", min: 0, max: 100, convert: true, optional: true },
 				max: { type: "number", min: 0, max: 100, convert: true, optional: true },
-				fullBefore: { type: "date", convert: true, optional: true },
+				fullBefore: timeParam("Only the cans full by then (ISO-8601), soonest first."),
 				$$strict: "remove"
 			},
 			openapi: {
@@ -119,8 +133,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				response: "CanLevels",
 				example: { min: 80 }
 			},
-			async handler(ctx: Context<Omit<LevelsParams, "fullBefore"> & { fullBefore?: Date }>): Promise<readonly CanLevel[]> {
-				const { min = 0, max = 100, fullBefore } = ctx.params;
+			async handler(ctx: Context<LevelsParams>): Promise<readonly CanLevel[]> {
+				const { min = 0, max = 100 } = ctx.params;
+				const fullBefore = time(ctx.params.fullBefore, "fullBefore");
 				if (min > max)
 					throw new Errors.ValidationError("'min' must not exceed 'max'.", "VALIDATION_ERROR", [
 						{ type: "numberMax", field: "min", message: "The 'min' field must be less than or equal to 'max'.", expected: max, actual: min }
@@ -155,12 +170,13 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		history: {
 			params: {
 				canId: { type: "string", min: 1, max: 64 },
-				from: { type: "date", convert: true, optional: true },
-				to: { type: "date", convert: true, optional: true },
+				from: timeParam("From this time on (ISO-8601)."),
+				to: timeParam("Before this time (ISO-8601)."),
 				step: {
 					type: "string",
-					pattern: /^\d{1,9}(ms|s|m|h|d)$/,
+					pattern: "^\\d{1,9}(ms|s|m|h|d)$",
 					optional: true,
+					description: "A duration: 30s, 15m, 1h, 1d.",
 					messages: { stringPattern: "The 'step' field must be a duration such as 30s, 15m, 1h or 1d." }
 				},
 				limit: { type: "number", integer: true, min: 1, max: 10_000, convert: true, optional: true },
@@ -173,8 +189,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				example: { step: "1h" },
 				errors: { 404: "Unknown can (`CAN_NOT_FOUND`)." }
 			},
-			async handler(ctx: Context<Omit<HistoryParams, "from" | "to"> & { from?: Date; to?: Date }>): Promise<LevelPoint[]> {
-				const { canId, from, to, step, limit = 1_000 } = ctx.params;
+			async handler(ctx: Context<HistoryParams>): Promise<LevelPoint[]> {
+				const { canId, step, limit = 1_000 } = ctx.params;
+				const [from, to] = [time(ctx.params.from, "from"), time(ctx.params.to, "to")];
 				const stepMs = step ? parseDuration(step, 0) : 0;
 				const invalid = (field: string, message: string) => new Errors.ValidationError(message, "VALIDATION_ERROR", [{ type: "invalid", field, message }]);
 				if (from && to && from > to) throw invalid("from", "The 'from' field must not be after 'to'.");
@@ -195,8 +212,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		putCan: {
 			params: canInputParams,
 			openapi: {
-				summary: "Registers a can (201) or changes its registration (200): the fields sent replace the stored ones, null clears one",
+				summary: "Changes a can's registration, or registers it (201): the fields sent replace the stored ones, null clears one",
 				response: "Can",
+				created: "The can was not registered before: registered.",
 				example: { name: "Town hall, north door", location: { lat: 59.437, lon: 24.745 }, capacityLitres: 240, wasteKind: "mixed", fullThreshold: 85 }
 			},
 			async handler(ctx: Context<CanInput & { canId: string }, ReportMeta>): Promise<Can> {
@@ -227,6 +245,10 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			openapi: {
 				summary: "One can. With `format=ngsi-ld` or `Accept: application/ld+json`: the can as a FIWARE NGSI-LD `WasteContainer` entity",
 				response: "Can",
+				alternatives: {
+					"application/ld+json":
+						"A FIWARE NGSI-LD `WasteContainer` (smart-data-models WasteManagement): `fillingLevel` 0–1, `location` GeoJSON, `dateLastEmptying`, `nextActuationDeadline` (when it will be full), `status` (the can's state)."
+				},
 				errors: { 404: "Neither registered nor ever reported (`CAN_NOT_FOUND`)." }
 			},
 			async handler(ctx: Context<{ canId: string; format?: "json" | "ngsi-ld" }, { $responseType?: string }>): Promise<Can | Record<string, unknown>> {

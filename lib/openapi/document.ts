@@ -23,6 +23,10 @@ export interface ActionDoc {
 	status?: number;
 	/** The component the success answers. */
 	response: SchemaName;
+	/** It also answers 201, with the same shape, when it created what it was asked to write (an upsert's PUT). */
+	created?: string;
+	/** Other media types it answers on request (`Accept`, or a `format` param), each a JSON object described in words. */
+	alternatives?: Record<string, string>;
 	/** The action's own errors, by status: when it answers them (the gateway's are added per route). */
 	errors?: Partial<Record<number, string>>;
 	/** The shape of an own error when it is not the plain `Error`. */
@@ -195,7 +199,14 @@ function actionOperation(alias: GatewayAlias, action: ActionInfo, service: strin
 		...(parameters.length > 0 ? { parameters } : {}),
 		...(requestBody ? { requestBody } : {}),
 		responses: sortByStatus({
-			[status]: { description: doc.summary, content: json(ref(doc.response)) },
+			[status]: {
+				description: doc.summary,
+				content: {
+					...json(ref(doc.response)),
+					...Object.fromEntries(Object.entries(doc.alternatives ?? {}).map(([type, description]) => [type, { schema: { type: "object", description } }]))
+				}
+			},
+			...(doc.created ? { "201": { description: doc.created, content: json(ref(doc.response)) } } : {}),
 			...gatewayErrors(alias, action, service, open),
 			...own
 		}),

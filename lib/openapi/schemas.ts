@@ -40,10 +40,13 @@ const ValidationError: JsonSchema = {
 			minItems: 1,
 			items: {
 				type: "object",
-				required: ["type", "field", "message"],
+				required: ["type", "message"],
 				properties: {
 					type: { type: "string", examples: ["required", "stringMin", "numberMax"] },
-					field: { type: "string" },
+					field: {
+						type: "string",
+						description: "Absent when the error is about the body as a whole (`objectStrict`: fields it does not take, named in `actual`)."
+					},
 					message: { type: "string" },
 					expected: {},
 					actual: {}

@@ -239,6 +239,7 @@ describe("every route answers as documented (a gateway with API_TOKEN and API_TO
 		await anonymous(401, "GET", `/reports/${report.id}`);
 
 		await as(200, "GET", "/levels?min=0&max=100");
+		await as(200, "GET", "/levels?fullBefore=2030-01-01T00:00:00Z");
 		await as(422, "GET", "/levels?min=90&max=10");
 		await anonymous(401, "GET", "/levels");
 
@@ -246,6 +247,39 @@ describe("every route answers as documented (a gateway with API_TOKEN and API_TO
 		await as(404, "GET", "/levels/nope");
 		await as(422, "GET", `/levels/${"c".repeat(65)}`);
 		await anonymous(401, "GET", "/levels/333");
+	});
+
+	it("cans, their history and collections", async () => {
+		await as(201, "PUT", "/cans/501", {
+			json: { name: "North door", location: { lat: 59.43, lon: 24.75 }, capacityLitres: 240, wasteKind: "mixed", fullThreshold: 85 }
+		});
+		await as(200, "PUT", "/cans/501", { json: { name: null } });
+		await as(422, "PUT", "/cans/501", { json: { location: { lat: 91, lon: 0 }, colour: "red" } });
+		await bodyErrors("PUT", "/cans/501");
+
+		await as(200, "GET", "/cans");
+		await anonymous(401, "GET", "/cans");
+		await as(200, "GET", "/cans/501");
+		await as(200, "GET", "/cans/501?format=ngsi-ld");
+		await as(200, "GET", "/cans/501", { headers: { Accept: "application/ld+json" } });
+		await as(404, "GET", "/cans/nope");
+		await as(422, "GET", "/cans/501?format=xml");
+		await anonymous(401, "GET", "/cans/501");
+
+		await as(200, "GET", "/levels/501/history?from=2026-01-01T00:00:00Z&step=1h&limit=10");
+		await as(404, "GET", "/levels/nope/history");
+		await as(422, "GET", "/levels/501/history?step=soon");
+		await anonymous(401, "GET", "/levels/501/history");
+
+		await as(200, "GET", "/cans/501/collections");
+		await as(404, "GET", "/cans/nope/collections");
+		await as(422, "GET", "/cans/501/collections?limit=0");
+		await anonymous(401, "GET", "/cans/501/collections");
+
+		await as(404, "DELETE", "/cans/nope");
+		await as(422, "DELETE", `/cans/${"c".repeat(65)}`);
+		await bodyErrors("DELETE", "/cans/501");
+		await as(200, "DELETE", "/cans/501");
 	});
 
 	it("workers, health, the document and its page, the dashboard's files", async () => {

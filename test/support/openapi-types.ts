@@ -37,6 +37,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every can: the registered ones and those known from their reports, sorted by can id */
+        get: operations["trashReport.cans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cans/{canId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One can. With `format=ngsi-ld` or `Accept: application/ld+json`: the can as a FIWARE NGSI-LD `WasteContainer` entity */
+        get: operations["trashReport.getCan"];
+        /** Changes a can's registration, or registers it (201): the fields sent replace the stored ones, null clears one */
+        put: operations["trashReport.putCan"];
+        post?: never;
+        /** Forgets a can: its registration, level, history and collections. A report it sends later makes it known again */
+        delete: operations["trashReport.removeCan"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cans/{canId}/collections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A can's emptyings (a drop of more than EMPTIED_DROP points between two reports), newest first, at most `limit` (default 100) */
+        get: operations["trashReport.collections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -184,7 +237,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The latest level of every can, sorted by can id, optionally only those within [min, max] */
+        /** The latest level of every can with its fill rate and forecast, sorted by can id; optionally only those within [min, max], or (`fullBefore`) the cans full by then, soonest first: the next round's pick list */
         get: operations["trashReport.levels"];
         put?: never;
         /** Accepts a report in the seed format (202): it is queued on the bus, `GET /reports/{id}` follows it */
@@ -202,8 +255,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The latest level of one can */
+        /** The latest level of one can, with its fill rate and forecast */
         get: operations["trashReport.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/levels/{canId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A can's applied levels in [from, to), in time order; with `step`, the last level of each step (buckets aligned to the epoch). At most `limit` points (default 1000, at most 10 000): the newest ones */
+        get: operations["trashReport.history"];
         put?: never;
         post?: never;
         delete?: never;
@@ -396,7 +466,8 @@ export interface components {
                  * @example numberMax
                  */
                 type: string;
-                field: string;
+                /** @description Absent when the error is about the body as a whole (`objectStrict`: fields it does not take, named in `actual`). */
+                field?: string;
                 message: string;
                 expected?: unknown;
                 actual?: unknown;
@@ -442,7 +513,10 @@ export interface components {
          *       "canId": "333",
          *       "level": 30.65,
          *       "reportedAt": "2026-01-01T10:00:00.000Z",
-         *       "receivedAt": "2026-01-01T10:00:00.000Z"
+         *       "receivedAt": "2026-01-01T10:00:00.000Z",
+         *       "fillRate": 12.5,
+         *       "fullAt": "2026-01-01T14:00:00.000Z",
+         *       "state": "normal"
          *     }
          */
         CanLevel: {
@@ -453,9 +527,77 @@ export interface components {
             reportedAt: string;
             /** Format: date-time */
             receivedAt: string;
+            /** @description % per hour since the last emptying: the median slope between every two of the cycle's recent reports (Theil–Sen). Null before two reports. */
+            fillRate: number | null;
+            /**
+             * Format: date-time
+             * @description When the can reaches its threshold at that rate; when it did, once full; null when not filling.
+             */
+            fullAt: string | null;
+            /**
+             * @description `empty` below 5 %, `full` at or above the can's threshold, `overfull` at 100 % or full for longer than OVERFULL_AFTER.
+             * @enum {unknown}
+             */
+            state: "empty" | "normal" | "full" | "overfull";
         };
         /** @description Sorted by can id, numerically where ids are numbers. */
         CanLevels: components["schemas"]["CanLevel"][];
+        GeoPoint: {
+            lat: number;
+            lon: number;
+        };
+        /**
+         * @example {
+         *       "canId": "333",
+         *       "name": "Town hall, north door",
+         *       "location": {
+         *         "lat": 59.437,
+         *         "lon": 24.745
+         *       },
+         *       "capacityLitres": 240,
+         *       "wasteKind": "mixed",
+         *       "fullThreshold": 85,
+         *       "registered": true,
+         *       "lastEmptiedAt": null
+         *     }
+         */
+        Can: {
+            canId: string;
+            name: string | null;
+            location: components["schemas"]["GeoPoint"] | null;
+            capacityLitres: number | null;
+            wasteKind: string | null;
+            /** @description The can's own threshold (%), or FULL_THRESHOLD. */
+            fullThreshold: number;
+            /** @description Registered with PUT /cans/{canId}; false for a can known from its reports only. */
+            registered: boolean;
+            /** Format: date-time */
+            lastEmptiedAt: string | null;
+        };
+        /** @description Sorted by can id. */
+        Cans: components["schemas"]["Can"][];
+        /**
+         * @description In time order.
+         * @example [
+         *       {
+         *         "level": 30.65,
+         *         "reportedAt": "2026-01-01T10:00:00.000Z"
+         *       }
+         *     ]
+         */
+        LevelPoints: {
+            level: number;
+            /** Format: date-time */
+            reportedAt: string;
+        }[];
+        /** @description Newest first. */
+        Collections: {
+            canId: string;
+            /** Format: date-time */
+            emptiedAt: string;
+            levelBefore: number;
+            levelAfter: number;
+        }[];
         /**
          * @example {
          *       "id": "0b7e5a52-3c1e-4d0a-9d55-0c2f6f1a7e11",
@@ -628,6 +770,405 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    "trashReport.cans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every can: the registered ones and those known from their reports, sorted by can id */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cans"];
+                };
+            };
+            /** @description No or a wrong `Authorization: Bearer <token>`, on a gateway with `API_TOKEN` and `API_TOKEN_READS` (`NO_TOKEN`, `INVALID_TOKEN`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "trashReport.getCan": {
+        parameters: {
+            query?: {
+                format?: ("json" | "ngsi-ld") | null;
+            };
+            header?: never;
+            path: {
+                canId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One can. With `format=ngsi-ld` or `Accept: application/ld+json`: the can as a FIWARE NGSI-LD `WasteContainer` entity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Can"];
+                    "application/ld+json": Record<string, never>;
+                };
+            };
+            /** @description No or a wrong `Authorization: Bearer <token>`, on a gateway with `API_TOKEN` and `API_TOKEN_READS` (`NO_TOKEN`, `INVALID_TOKEN`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Neither registered nor ever reported (`CAN_NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A parameter failed validation: `data` lists every failing field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "trashReport.putCan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                canId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Town hall, north door",
+                 *       "location": {
+                 *         "lat": 59.437,
+                 *         "lon": 24.745
+                 *       },
+                 *       "capacityLitres": 240,
+                 *       "wasteKind": "mixed",
+                 *       "fullThreshold": 85
+                 *     }
+                 */
+                "application/json": {
+                    name?: string | null;
+                    location?: {
+                        lat: number;
+                        lon: number;
+                    } | null;
+                    capacityLitres?: number | null;
+                    wasteKind?: string | null;
+                    fullThreshold?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Changes a can's registration, or registers it (201): the fields sent replace the stored ones, null clears one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Can"];
+                };
+            };
+            /** @description The can was not registered before: registered. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Can"];
+                };
+            };
+            /** @description The body is not JSON, or JSON that is no object or array. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No or a wrong `Authorization: Bearer <token>`, on a gateway with `API_TOKEN` (`NO_TOKEN`, `INVALID_TOKEN`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 100 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A body that is not `application/json` (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A parameter failed validation: `data` lists every failing field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "trashReport.removeCan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                canId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forgets a can: its registration, level, history and collections. A report it sends later makes it known again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Can"];
+                };
+            };
+            /** @description The body is not JSON, or JSON that is no object or array. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No or a wrong `Authorization: Bearer <token>`, on a gateway with `API_TOKEN` (`NO_TOKEN`, `INVALID_TOKEN`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Neither registered nor ever reported (`CAN_NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is over 100 kB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A body that is not `application/json` (`UNSUPPORTED_MEDIA_TYPE`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A parameter failed validation: `data` lists every failing field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "trashReport.collections": {
+        parameters: {
+            query?: {
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                canId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A can's emptyings (a drop of more than EMPTIED_DROP points between two reports), newest first, at most `limit` (default 100) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Collections"];
+                };
+            };
+            /** @description No or a wrong `Authorization: Bearer <token>`, on a gateway with `API_TOKEN` and `API_TOKEN_READS` (`NO_TOKEN`, `INVALID_TOKEN`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown can (`CAN_NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A parameter failed validation: `data` lists every failing field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -860,6 +1401,7 @@ export interface operations {
                 /** @example 80 */
                 min?: number | null;
                 max?: number | null;
+                fullBefore?: string | null;
             };
             header?: never;
             path?: never;
@@ -867,7 +1409,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The latest level of every can, sorted by can id, optionally only those within [min, max] */
+            /** @description The latest level of every can with its fill rate and forecast, sorted by can id; optionally only those within [min, max], or (`fullBefore`) the cans full by then, soonest first: the next round's pick list */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1027,7 +1569,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The latest level of one can */
+            /** @description The latest level of one can, with its fill rate and forecast */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1046,6 +1588,79 @@ export interface operations {
                 };
             };
             /** @description The can never reported (`CAN_NOT_FOUND`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A parameter failed validation: `data` lists every failing field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "trashReport.history": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+                /** @example 1h */
+                step?: string | null;
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                canId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A can's applied levels in [from, to), in time order; with `step`, the last level of each step (buckets aligned to the epoch). At most `limit` points (default 1000, at most 10 000): the newest ones */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LevelPoints"];
+                };
+            };
+            /** @description No or a wrong `Authorization: Bearer <token>`, on a gateway with `API_TOKEN` and `API_TOKEN_READS` (`NO_TOKEN`, `INVALID_TOKEN`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown can (`CAN_NOT_FOUND`). */
             404: {
                 headers: {
                     [name: string]: unknown;
