@@ -449,7 +449,10 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		if (this.broker.isMetricsEnabled())
 			void every(
 				this.settings.levelGaugesEveryMs,
-				async () => this.counters.setLevels(await this.stores.levels.all(), this.settings.fullThreshold),
+				async () => {
+					const [levels, cans] = await Promise.all([this.stores.levels.all(), this.stores.cans.all()]);
+					this.counters.setLevels(levelsView(levels, cans, this.settings));
+				},
 				"Reading the levels for the gauges"
 			)();
 		// Statuses older than REPORT_RETENTION are forgotten (the bus keeps undelivered reports as
