@@ -11,7 +11,9 @@ import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
 import { CAN_ID_FIELDS, CHANNEL, checkMessage, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
 import { IngestCounters } from "../lib/ingest/stats";
+import { ALERT_TABLES } from "../lib/fleet/alerts";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
+import { AlertsMixin } from "../mixins/alerts.mixin";
 import { StoresMixin } from "../mixins/stores.mixin";
 
 interface TrashReportSettings extends ServiceSettingSchema {
@@ -44,7 +46,7 @@ type ReportMeta = { $statusCode?: number; $responseHeaders?: Record<string, stri
  */
 const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods, TrashReportVars> = {
 	name: "trashReport",
-	mixins: [StoresMixin(INGEST_TABLES)],
+	mixins: [StoresMixin({ ...INGEST_TABLES, ...ALERT_TABLES }), AlertsMixin()],
 	settings: {
 		reportRetentionMs: config.reportRetentionMs,
 		fullThreshold: config.fullThreshold,
