@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChannelSchema, Context, MetricRegistry, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { Errors } from "moleculer";
 import { CHANNEL_IN_FLIGHT } from "../lib/bus";
 import { config } from "../lib/config";
 import type { CanAlert } from "../lib/contracts";
@@ -232,7 +231,7 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 			async waitWhileRunning(ms: number): Promise<void> {
 				const until = Date.now() + ms;
 				while (Date.now() < until) {
-					if (!this.broker.started) throw new Errors.MoleculerRetryableError("Stopping: the alert goes back to the bus", 503, "STOPPING");
+					if (!this.broker.started) throw new Error("The broker is stopping: the alert goes back to the bus");
 					await sleep(Math.min(250, until - Date.now()));
 				}
 			},
