@@ -124,8 +124,9 @@ export type AlertType = "can.full" | "can.emptied" | "can.silent";
 
 /**
  * An alert, as the `can.*` events carry it and webhooks receive it. `id` is stable
- * (`<type>:<canId>:<at>`): the same alert detected twice has the same id, so a receiver can
- * deduplicate on it.
+ * (`<type>:<canId>:<key>`, the key naming the occurrence: a `can.full`'s fill cycle start, a
+ * `can.emptied`'s time, a `can.silent`'s last report): the same alert detected twice has the same
+ * id, so a receiver can deduplicate on it.
  */
 export interface CanAlert {
 	id: string;

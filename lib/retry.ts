@@ -24,7 +24,9 @@ export const RETRIES = {
 	/** Two replicas running CREATE TABLE at once: the loser tries once more. */
 	tableSync: { retries: 1, delay: 250, factor: 1, maxDelay: 250 },
 	/** A dashboard snapshot that missed a part (a service was down): asked again until complete. */
-	snapshot: { retries: Infinity, delay: 1_000, factor: 2, maxDelay: 30_000 }
+	snapshot: { retries: Infinity, delay: 1_000, factor: 2, maxDelay: 30_000 },
+	/** A webhook receiver that failed: the alert is held unacked and POSTed again (jittered) while the broker runs. */
+	webhook: { retries: Infinity, delay: 1_000, factor: 2, maxDelay: 30_000 }
 } as const satisfies Record<string, Backoff>;
 
 /**

@@ -26,7 +26,9 @@ import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
 import { CAN_ID_FIELDS, CHANNEL, checkMessage, ISO_8601, checkReport, DEAD_LETTER_CHANNEL, deadLetter, reportParams } from "../lib/ingest/report";
 import { IngestCounters } from "../lib/ingest/stats";
+import { ALERT_TABLES } from "../lib/fleet/alerts";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
+import { AlertsMixin } from "../mixins/alerts.mixin";
 import { StoresMixin } from "../mixins/stores.mixin";
 
 interface TrashReportSettings extends ServiceSettingSchema, FleetSettings {
@@ -46,6 +48,7 @@ interface TrashReportVars {
 interface TrashReportMethods {
 	ingest(body: unknown, fallback: BusIdentity, ctx: Context): Promise<ReportStatus>;
 	setStatus(record: ReportRecord): Promise<void>;
+	/** From AlertsMixin: publishes alerts on the durable bus. */
 	raiseAlerts(alerts: CanAlert[]): Promise<void>;
 	prune(): Promise<Pruned>;
 	findCan(canId: string): Promise<{ can: Can; level: CanLevel | null }>;
@@ -79,7 +82,7 @@ type ReportMeta = { $statusCode?: number; $responseHeaders?: Record<string, stri
  */
 const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods, TrashReportVars> = {
 	name: "trashReport",
-	mixins: [StoresMixin(INGEST_TABLES)],
+	mixins: [StoresMixin({ ...INGEST_TABLES, ...ALERT_TABLES }), AlertsMixin()],
 	settings: {
 		reportRetentionMs: config.reportRetentionMs,
 		levelHistoryRetentionMs: config.levelHistoryRetentionMs,
@@ -411,10 +414,6 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				this.stores.collections.removeBefore("emptiedAt", history)
 			]);
 			return { reports, levels, collections };
-		},
-
-		async raiseAlerts(alerts: CanAlert[]): Promise<void> {
-			for (const alert of alerts) this.broker.broadcast(alert.type, alert);
 		},
 
 		/** A can's registration (or defaults) and level; 404 when it is neither registered nor ever reported. */

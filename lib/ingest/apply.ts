@@ -9,6 +9,7 @@
  * raises its alerts again with the same ids (the alert consumers deduplicate) and completes.
  */
 import type { CanAlert, CanLevel, ReportRecord } from "../contracts";
+import { alertId } from "../fleet/alerts";
 import { canState, currentCycle, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
 import type { Point } from "../fleet/forecast";
 import { indexed } from "../store";
@@ -226,7 +227,7 @@ export interface ApplyOptions {
 }
 
 const alert = (type: CanAlert["type"], canId: string, key: string, at: string, level: number, fullThreshold: number): CanAlert => ({
-	id: `${type}:${canId}:${key}`,
+	id: alertId(type, canId, key),
 	type,
 	canId,
 	at,

@@ -16,7 +16,8 @@ it("movies, levels and report statuses survive a restart", async () => {
 	await eventually(async () => (await first.get(`/reports/${report.body.id}`)).body.status === "applied");
 	await first.stop();
 
-	expect(fs.readdirSync(config.dataDir).sort()).toEqual(["levels.db", "movies.db", "reports.db"]);
+	// alerts.db and webhookDeliveries.db: which alerts were raised and posted (so a restart does not repeat them)
+	expect(fs.readdirSync(config.dataDir).sort()).toEqual(["alerts.db", "levels.db", "movies.db", "reports.db", "webhookDeliveries.db"]);
 
 	const second = await startSystem();
 	try {

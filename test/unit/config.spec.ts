@@ -1,5 +1,5 @@
 /** Environment parsing: defaults from DESIGN.md, and a clear error for a bad value. */
-import { ALL_SERVICES, loadConfig, maskUri, parseDuration, parseServices } from "../../lib/config";
+import { ALL_SERVICES, loadConfig, maskUri, parseDuration, parseServices, parseUrls } from "../../lib/config";
 
 it("defaults match the design's configuration table", () => {
 	expect(loadConfig({})).toMatchObject({
@@ -68,4 +68,26 @@ it("SERIALIZER is one of the installed ones, matched without case", () => {
 it("maskUri hides passwords in URLs, also in lists", () => {
 	expect(maskUri("amqp://user:s3cret@host:5672,amqp://u2:p@h2")).toBe("amqp://user:***@host:5672,amqp://u2:***@h2");
 	expect(maskUri("nats://127.0.0.1:4222")).toBe("nats://127.0.0.1:4222");
+});
+
+it("WEBHOOK_URLS is a comma list of http(s) URLs; none by default", () => {
+	expect(loadConfig({}).webhookUrls).toEqual([]);
+	expect(parseUrls(" https://ops.example.com/hooks/trash , http://10.0.0.5:8080/alerts?key=1,", "WEBHOOK_URLS")).toEqual([
+		"https://ops.example.com/hooks/trash",
+		"http://10.0.0.5:8080/alerts?key=1"
+	]);
+	expect(parseUrls("  ", "WEBHOOK_URLS")).toEqual([]);
+});
+
+it.each(["ops.example.com/hooks", "ftp://example.com/hooks", "https://ok.example.com,javascript:alert(1)", "http://"])(
+	"WEBHOOK_URLS=%s is refused, naming the variable and the bad entry",
+	value => {
+		expect(() => loadConfig({ WEBHOOK_URLS: value })).toThrow(/^WEBHOOK_URLS must be a comma list of http\(s\) URLs, got "(?!https:\/\/ok)/);
+	}
+);
+
+it("SILENT_AFTER is a duration, an hour by default", () => {
+	expect(loadConfig({}).silentAfterMs).toBe(3_600_000);
+	expect(loadConfig({ SILENT_AFTER: "15m" }).silentAfterMs).toBe(900_000);
+	expect(() => loadConfig({ SILENT_AFTER: "soon" })).toThrow(/Invalid duration "soon"/);
 });

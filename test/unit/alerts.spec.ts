@@ -1,0 +1,104 @@
+/**
+ * The alert rules: the webhook signature (GitHub's documented example), stable ids, the silence
+ * check, and the claim that makes each alert one event, on NeDB and on PostgreSQL.
+ */
+import { freshDatabase } from "../../harness/deployment";
+import { ALERT_TABLES, alertId, claim, isAlertMessage, jittered, markDone, signature, silenceCheckEvery, silentAlerts } from "../../lib/fleet/alerts";
+import type { AlertDoc } from "../../lib/fleet/alerts";
+import { createAdapter, storeOn } from "../../lib/store";
+import type { Store, StoreAdapter } from "../../lib/store";
+
+describe("signature", () => {
+	it("is GitHub's X-Hub-Signature-256 of the raw body (the example of GitHub's docs)", () => {
+		expect(signature("It's a Secret to Everybody", "Hello, World!")).toBe("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+	});
+
+	it("changes with the body and with the secret; a Buffer body signs the same as its text", () => {
+		const body = JSON.stringify({ id: "can.full:1:2026-01-01T00:00:00.000Z" });
+		expect(signature("s", body)).not.toBe(signature("s", body.replace("1", "2")));
+		expect(signature("s", body)).not.toBe(signature("t", body));
+		expect(signature("s", Buffer.from(body))).toBe(signature("s", body));
+	});
+});
+
+it("an alert's id is its type, can and time, so the same alert detected twice is one id", () => {
+	expect(alertId("can.full", "333", "2026-01-01T10:00:00.000Z")).toBe("can.full:333:2026-01-01T10:00:00.000Z");
+});
+
+it("takes only well-formed alert messages whose id matches the alert", () => {
+	const alert = {
+		id: alertId("can.emptied", "7", "2026-01-01T00:00:00.000Z"),
+		type: "can.emptied",
+		canId: "7",
+		at: "2026-01-01T00:00:00.000Z",
+		level: 2,
+		fullThreshold: 80
+	};
+	expect(isAlertMessage({ alert, copy: "c1" })).toBe(true);
+	expect(isAlertMessage({ alert })).toBe(false);
+	expect(isAlertMessage({ alert: { ...alert, type: "can.burning" }, copy: "c1" })).toBe(false);
+	expect(isAlertMessage({ alert: { ...alert, id: "other" }, copy: "c1" })).toBe(false);
+	expect(isAlertMessage(null)).toBe(false);
+	expect(isAlertMessage("can.full")).toBe(false);
+});
+
+describe("silence", () => {
+	const now = Date.parse("2026-01-01T12:00:00.000Z");
+	const levels = [
+		{ _id: "quiet", level: 40, reportedAt: "2026-01-01T10:59:59.999Z" },
+		{ _id: "just-in-time", level: 50, reportedAt: "2026-01-01T11:00:00.000Z" },
+		{ _id: "recent", level: 60, reportedAt: "2026-01-01T11:59:00.000Z" }
+	];
+
+	it("raises can.silent for the cans whose last report is older than SILENT_AFTER, with the last report's time in the id", () => {
+		expect(silentAlerts(levels, now, 3600e3, 80)).toEqual([
+			{ id: "can.silent:quiet:2026-01-01T10:59:59.999Z", type: "can.silent", canId: "quiet", at: "2026-01-01T10:59:59.999Z", level: 40, fullThreshold: 80 }
+		]);
+		expect(silentAlerts(levels, now, 60e3, 80).map(a => a.canId)).toEqual(["quiet", "just-in-time"]);
+	});
+
+	it("checks every quarter of SILENT_AFTER, at most a minute, at least a second", () => {
+		expect(silenceCheckEvery(3600e3)).toBe(60_000);
+		expect(silenceCheckEvery(120e3)).toBe(30_000);
+		expect(silenceCheckEvery(2_000)).toBe(1_000);
+	});
+});
+
+it("spreads retry waits by ±20 %", () => {
+	expect(jittered(1_000, () => 0)).toBe(800);
+	expect(jittered(1_000, () => 0.5)).toBe(1_000);
+	expect(jittered(1_000, () => 0.999999)).toBe(1_200);
+});
+
+describe.each(["memory", "postgres"])("the claim on %s", kind => {
+	let adapter: StoreAdapter;
+	let alerts: Store<AlertDoc>;
+	const doc = { _id: "can.full:1:2026-01-01T00:00:00.000Z", type: "can.full" as const, canId: "1", at: "2026-01-01T00:00:00.000Z" };
+	const now = () => new Date().toISOString();
+
+	beforeAll(async () => {
+		const uri = kind === "memory" ? "memory://" : await freshDatabase("alerts_claim");
+		adapter = createAdapter("alerts", ALERT_TABLES.alerts, { uri, dataDir: "" });
+		await adapter.connect();
+		alerts = storeOn<AlertDoc>(adapter, "alerts");
+	});
+	afterAll(() => adapter?.disconnect());
+
+	it("goes to the first copy; a redelivery of that copy keeps it, another copy leaves it; once done, done for every copy", async () => {
+		expect(await claim(alerts, doc, "copy-a", now())).toBe("mine");
+		expect(await claim(alerts, doc, "copy-b", now())).toBe("other");
+		// copy-a's consumer died before it was done: its redelivery finishes the job
+		expect(await claim(alerts, doc, "copy-a", now())).toBe("mine");
+		await markDone(alerts, doc, "copy-a", now());
+		expect(await claim(alerts, doc, "copy-a", now())).toBe("done");
+		expect(await claim(alerts, doc, "copy-c", now())).toBe("done");
+		expect(await alerts.get(doc._id)).toMatchObject({ ...doc, copy: "copy-a", doneAt: expect.any(String) });
+	});
+
+	it("goes to exactly one of many copies claiming at once", async () => {
+		const racing = { ...doc, _id: "can.full:2:2026-01-01T00:00:00.000Z", canId: "2" };
+		const states = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(alerts, racing, `copy-${i}`, now())));
+		expect(states.filter(s => s === "mine")).toHaveLength(1);
+		expect(states.filter(s => s === "other")).toHaveLength(19);
+	});
+});
