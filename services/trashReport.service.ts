@@ -47,22 +47,27 @@ interface TrashReportMethods {
 	ingest(body: unknown, fallback: BusIdentity, ctx: Context): Promise<ReportStatus>;
 	setStatus(record: ReportRecord): Promise<void>;
 	raiseAlerts(alerts: CanAlert[]): Promise<void>;
+	prune(): Promise<Pruned>;
 	findCan(canId: string): Promise<{ can: Can; level: CanLevel | null }>;
 }
 
 /** An ISO-8601 time in the query (as text: params cross the bus to the gateway's OpenAPI document, a RegExp would not). */
 const timeParam = (description: string) => ({ type: "string", pattern: ISO_8601.source, optional: true, description }) as const;
 
-/** A time param as a Date; 422 for a date that does not exist (2026-02-30). */
+/** A time param as a Date; 422 for a date that does not exist (2026-02-30, which Date would roll over). */
 function time(value: string | undefined, field: string): Date | undefined {
 	if (value == null) return undefined;
 	const date = new Date(value);
-	if (Number.isNaN(date.getTime()))
+	const [y, m, d] = value.slice(0, 10).split("-").map(Number);
+	if (Number.isNaN(date.getTime()) || d > new Date(Date.UTC(y, m, 0)).getUTCDate())
 		throw new Errors.ValidationError(`The '${field}' field must be a Date.`, "VALIDATION_ERROR", [
 			{ type: "date", field, actual: value, message: `The '${field}' field must be a Date.` }
 		]);
 	return date;
 }
+
+/** How many report statuses, history levels and collections a pruning removed. */
+type Pruned = { reports: number; levels: number; collections: number };
 
 type ReportMeta = { $statusCode?: number; $responseHeaders?: Record<string, string> };
 
@@ -318,6 +323,14 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 		},
 
+		/** Forgets now what is older than its retention (also done every few minutes): a maintenance action, not on the REST API. */
+		prune: {
+			params: {},
+			handler(): Promise<Pruned> {
+				return this.prune();
+			}
+		},
+
 		/** Ingest counters since this process started. */
 		stats: {
 			params: {},
@@ -388,6 +401,18 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			await this.stores.reports.put({ _id: id, ...fields });
 		},
 
+		/** Forgets what is older than its retention. */
+		async prune(): Promise<Pruned> {
+			const before = (ms: number) => new Date(Date.now() - ms).toISOString();
+			const history = before(this.settings.levelHistoryRetentionMs);
+			const [reports, levels, collections] = await Promise.all([
+				this.stores.reports.removeBefore("receivedAt", before(this.settings.reportRetentionMs)),
+				this.stores.history.removeBefore("reportedAt", history),
+				this.stores.collections.removeBefore("emptiedAt", history)
+			]);
+			return { reports, levels, collections };
+		},
+
 		async raiseAlerts(alerts: CanAlert[]): Promise<void> {
 			for (const alert of alerts) this.broker.broadcast(alert.type, alert);
 		},
@@ -424,23 +449,16 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		if (this.broker.isMetricsEnabled())
 			void every(
 				this.settings.levelGaugesEveryMs,
-				async () => this.counters.setLevels(await this.stores.levels.all(), this.settings.fullThreshold),
+				async () => {
+					const [levels, cans] = await Promise.all([this.stores.levels.all(), this.stores.cans.all()]);
+					this.counters.setLevels(levelsView(levels, cans, this.settings));
+				},
 				"Reading the levels for the gauges"
 			)();
-		// Statuses older than the retention are forgotten (the bus keeps undelivered reports as long).
-		const cutoff = () => new Date(Date.now() - this.settings.reportRetentionMs).toISOString();
-		every(
-			Math.min(Math.max(this.settings.reportRetentionMs / 4, 1_000), 5 * 60_000),
-			() => this.stores.reports.removeBefore("receivedAt", cutoff()),
-			"Pruning report statuses"
-		);
-		// Levels older than LEVEL_HISTORY_RETENTION leave the history, and emptyings with them.
-		const historyCutoff = () => new Date(Date.now() - this.settings.levelHistoryRetentionMs).toISOString();
-		every(
-			Math.min(Math.max(this.settings.levelHistoryRetentionMs / 4, 1_000), 5 * 60_000),
-			() => Promise.all([this.stores.history.removeBefore("reportedAt", historyCutoff()), this.stores.collections.removeBefore("emptiedAt", historyCutoff())]),
-			"Pruning level history"
-		);
+		// Statuses older than REPORT_RETENTION are forgotten (the bus keeps undelivered reports as
+		// long), levels older than LEVEL_HISTORY_RETENTION leave the history, emptyings with them.
+		const shortest = Math.min(this.settings.reportRetentionMs, this.settings.levelHistoryRetentionMs);
+		every(Math.min(Math.max(shortest / 4, 1_000), 5 * 60_000), () => this.prune(), "Pruning report statuses and level history");
 	},
 
 	stopped() {

@@ -140,6 +140,9 @@ export interface FleetSettings {
 	overfullAfterMs: number;
 }
 
+/** The fields of a level worked out from the history rather than taken from the report. */
+const DERIVED = ["fillRate", "trendLevel", "trendAt", "cycleStartedAt", "fullSince", "lastEmptiedAt"] as const;
+
 /** How many of a can's newest reports its cycle and trend are worked out from. */
 export const TREND_WINDOW = 40;
 
@@ -239,8 +242,10 @@ export function analyse(canId: string, recent: HistoryDoc[], before: LevelDoc | 
 	const points: Point[] = timeline(recent.map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
 	const drops = emptyings(points, settings.emptiedDrop);
 	const lastDrop = drops.at(-1);
-	// The window may begin inside a long cycle: then the cycle began where the stored level says.
-	const cycleStartedAt = lastDrop ? iso(lastDrop.at) : (before?.cycleStartedAt ?? (points.length ? iso(points[0].at) : undefined));
+	// No drop in the window: the cycle began with its first point, or earlier (a long cycle, beyond
+	// the window) where the stored level says; a late report can move that start back.
+	const first = points.length ? iso(points[0].at) : undefined;
+	const cycleStartedAt = lastDrop ? iso(lastDrop.at) : before?.cycleStartedAt && (!first || before.cycleStartedAt < first) ? before.cycleStartedAt : first;
 	const cycle = lastDrop ? currentCycle(points, settings.emptiedDrop) : points.filter(p => !cycleStartedAt || p.at >= Date.parse(cycleStartedAt));
 	const t = trend(cycle);
 	const full = fullSince(cycle, threshold);
@@ -300,6 +305,11 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	// published before the statuses: a crash in between raises them again, never loses them
 	if (alerts.length) await raise(alerts);
 	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()]);
+	// A late report does not set the level, but it is a point of its cycle: the trend takes it in.
+	const derivedOnly = [...newest.values()]
+		.filter(doc => !levelsWritten.has(doc._id) && before.has(doc._id) && DERIVED.some(f => doc[f] !== before.get(doc._id)![f]))
+		.map(doc => Object.fromEntries([["_id", doc._id], ...DERIVED.map(f => [f, doc[f] ?? null])]) as Partial<LevelDoc> & { _id: string });
+	await Promise.all(derivedOnly.map(doc => stores.levels.update(doc)));
 
 	const statuses = new Map<string, ReportDoc>();
 	for (const { report, receivedAt } of items) {

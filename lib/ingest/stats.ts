@@ -1,5 +1,5 @@
 import type { MetricRegistry, ServiceBroker } from "moleculer";
-import type { IngestStats } from "../contracts";
+import type { CanLevel, IngestStats } from "../contracts";
 import { REJECTION_REASONS } from "./report";
 import type { RejectionReason } from "./report";
 
@@ -10,7 +10,9 @@ export const REPORT_METRICS = {
 	duplicates: "trash_reports_duplicate_total",
 	rejected: "trash_reports_rejected_total",
 	level: "trash_can_level",
-	fullCans: "trash_full_cans"
+	fullCans: "trash_full_cans",
+	fillRate: "trash_can_fill_rate",
+	secondsToFull: "trash_can_seconds_to_full"
 } as const;
 
 type Outcome = "received" | "applied" | "duplicates";
@@ -35,7 +37,19 @@ export class IngestCounters {
 			description: "Reports rejected, by the field that failed or bus_unavailable"
 		});
 		metrics.register({ type: "gauge", name: REPORT_METRICS.level, labelNames: ["can_id"], description: "Latest fill level of each can (%)" });
-		metrics.register({ type: "gauge", name: REPORT_METRICS.fullCans, description: "Cans at or above FULL_THRESHOLD" });
+		metrics.register({ type: "gauge", name: REPORT_METRICS.fullCans, description: "Cans at or above their full threshold (their own, or FULL_THRESHOLD)" });
+		metrics.register({
+			type: "gauge",
+			name: REPORT_METRICS.fillRate,
+			labelNames: ["can_id"],
+			description: "How fast each can fills (% per hour, since its last emptying)"
+		});
+		metrics.register({
+			type: "gauge",
+			name: REPORT_METRICS.secondsToFull,
+			labelNames: ["can_id"],
+			description: "Seconds until each can reaches its threshold at its fill rate (0 once full, NaN when not filling)"
+		});
 		for (const what of ["received", "applied", "duplicates"] as const) metrics.increment(REPORT_METRICS[what], undefined, 0);
 		for (const reason of REJECTION_REASONS) metrics.increment(REPORT_METRICS.rejected, { reason }, 0);
 		metrics.set(REPORT_METRICS.fullCans, 0);
@@ -51,11 +65,16 @@ export class IngestCounters {
 		this.metrics?.increment(REPORT_METRICS.rejected, { reason });
 	}
 
-	/** The level and full-cans gauges, from every can's latest level. */
-	setLevels(levels: { _id: string; level: number }[], fullThreshold: number): void {
+	/** The level, forecast and full-cans gauges, from every can's latest level and forecast. */
+	setLevels(levels: readonly CanLevel[], nowMs = Date.now()): void {
 		if (!this.metrics) return;
-		for (const { _id, level } of levels) this.metrics.set(REPORT_METRICS.level, level, { can_id: _id });
-		this.metrics.set(REPORT_METRICS.fullCans, levels.filter(l => l.level >= fullThreshold).length);
+		for (const { canId, level, fillRate, fullAt } of levels) {
+			const labels = { can_id: canId };
+			this.metrics.set(REPORT_METRICS.level, level, labels);
+			this.metrics.set(REPORT_METRICS.fillRate, fillRate ?? 0, labels);
+			this.metrics.set(REPORT_METRICS.secondsToFull, fullAt == null ? NaN : Math.max(0, Math.round((Date.parse(fullAt) - nowMs) / 1000)), labels);
+		}
+		this.metrics.set(REPORT_METRICS.fullCans, levels.filter(l => l.state === "full" || l.state === "overfull").length);
 	}
 
 	/** A copy: local callers of `trashReport.stats` get no live reference. */

@@ -140,6 +140,7 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 		removeWhere: (field, value) => writing(() => db().removeAsync({ [field]: value }, { multi: true })),
 		all,
 		put: doc => writing(async () => void (await upsert(doc))),
+		update: ({ _id, ...fields }) => writing(async () => void (await db().updateAsync({ _id }, { $set: fields }, { upsert: false }))),
 		putManyIfNewer: docs => writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
 		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
 		removeBefore: (field, value) => writing(() => db().removeAsync({ [field]: { $lt: value } }, { multi: true })),

@@ -111,6 +111,7 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		removeWhere: (field, value) => adapter.model.destroy({ where: { [field]: value } }),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
 		put: async doc => void (await upsert([doc])),
+		update: async ({ _id, ...fields }) => void (await adapter.model.update(fields, { where: { _id } })),
 		putManyIfNewer: docs => upsert(docs, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),
 		putManyUnless: (docs, field, value) => upsert(docs, next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, [value]),
 		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),

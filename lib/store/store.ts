@@ -37,6 +37,8 @@ export interface Store<T extends { _id: string }> {
 	all(): Promise<T[]>;
 	/** Inserts the document, or sets the given fields of an existing one. */
 	put(doc: Partial<T> & { _id: string }): Promise<void>;
+	/** Sets the given fields of the document, if it exists (a partial document never becomes one). */
+	update(doc: Partial<T> & { _id: string }): Promise<void>;
 	/**
 	 * Writes each document unless the stored one has the same or a later `version` (a string that
 	 * sorts in time order). Atomic per document, also between processes; one statement on SQL.

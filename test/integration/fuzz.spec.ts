@@ -1,12 +1,12 @@
 /**
  * Hostile input, generated (fast-check, fixed seed, bounded): 1 000 malformed requests across
- * every endpoint never get a 500, never stop the process and never store anything invalid; valid
+ * every endpoint (the can registry's too) never get a 500, never stop the process and never store anything invalid; valid
  * requests interleaved with them all succeed.
  */
 import fc from "fast-check";
 import { startSystem } from "../../harness/system";
 import type { System } from "../../harness/system";
-import type { Movie } from "../../lib/contracts";
+import type { Can, Movie } from "../../lib/contracts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1_000);
@@ -21,7 +21,27 @@ afterAll(() => sys.stop());
 
 /** Any JSON value, with the keys attackers like and some depth. */
 const hostileKey = fc.oneof(
-	fc.constantFrom("__proto__", "constructor", "prototype", "$where", "$gt", "title", "year", "can_id", "level", "genres", "id", "reportedAt"),
+	fc.constantFrom(
+		"__proto__",
+		"constructor",
+		"prototype",
+		"$where",
+		"$gt",
+		"title",
+		"year",
+		"can_id",
+		"level",
+		"genres",
+		"id",
+		"reportedAt",
+		"name",
+		"location",
+		"lat",
+		"lon",
+		"capacityLitres",
+		"wasteKind",
+		"fullThreshold"
+	),
 	fc.string({ maxLength: 12 })
 );
 const hostileValue = fc.letrec(tie => ({
@@ -62,6 +82,12 @@ const endpoint = fc.oneof(
 		["GET", "/levels"],
 		["GET", "/levels/301"],
 		["GET", "/reports/x"],
+		["PUT", "/cans/fuzz-can"],
+		["DELETE", "/cans/fuzz-gone"],
+		["GET", "/cans"],
+		["GET", "/cans/fuzz-can"],
+		["GET", "/cans/301/collections"],
+		["GET", "/levels/fuzz-ok/history"],
 		["GET", "/workers"],
 		["GET", "/health/ready"]
 	),
@@ -72,7 +98,7 @@ const endpoint = fc.oneof(
 );
 
 const query = fc.dictionary(
-	fc.constantFrom("page", "pageSize", "sort", "search", "min", "max", "__proto__", "constructor"),
+	fc.constantFrom("page", "pageSize", "sort", "search", "min", "max", "fullBefore", "from", "to", "step", "limit", "format", "__proto__", "constructor"),
 	fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String)),
 	{ maxKeys: 4 }
 );
@@ -130,5 +156,14 @@ it(`${RUNS} generated malformed requests: no 5xx, the process keeps serving, and
 		expect(l.level).toBeLessThanOrEqual(100);
 	}
 	expect(levels.find(l => l.canId === "fuzz-ok")).toMatchObject({ level: 42 });
+	// and every can of the registry is one the contract allows
+	for (const can of (await sys.get("/cans")).body as Can[]) {
+		expect(Object.keys(can).sort()).toEqual(["canId", "capacityLitres", "fullThreshold", "lastEmptiedAt", "location", "name", "registered", "wasteKind"]);
+		if (can.name !== null) expect(can.name.length).toBeGreaterThan(0);
+		if (can.location !== null) expect(Math.abs(can.location.lat) <= 90 && Math.abs(can.location.lon) <= 180).toBe(true);
+		if (can.capacityLitres !== null) expect(can.capacityLitres).toBeGreaterThan(0);
+		expect(can.fullThreshold).toBeGreaterThanOrEqual(1);
+		expect(can.fullThreshold).toBeLessThanOrEqual(100);
+	}
 	expect(({} as Record<string, unknown>).polluted).toBeUndefined();
 }, 120_000);
