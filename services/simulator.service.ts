@@ -111,7 +111,9 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 		area: config.simArea,
 		// a can 1½ to 8 hours from empty to full: forecasts of a few hours, a round a day
 		fillRates: [10, 60],
-		noise: 0.25,
+		// ±0.1: visible in the reports' two decimals (a burst still moves every level) yet small next
+		// to what a can fills between two reports a minute apart, so the fill rate settles fast
+		noise: 0.1,
 		collectAfterMs: 30 * 60_000
 	},
 	actions: {
@@ -197,7 +199,8 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 				capacityLitres: can.capacityLitres,
 				wasteKind: can.wasteKind,
 				fillRate: can.fillRate,
-				level: can.reported ? round(can.level, 2) : null
+				// the value of the report's text, exactly
+				level: can.reported ? Number(can.level.toFixed(2)) : null
 			};
 		},
 
