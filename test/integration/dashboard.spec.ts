@@ -10,12 +10,12 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../support/chromium";
 import { config } from "../../lib/config";
-import type { CanLevel } from "../../lib/contracts";
+import type { CanLevel, SimulatedCan } from "../../lib/contracts";
 import { LIVE_PATH, LiveEventsMixin, liveRoutes } from "../../services/rest/dashboard";
 import type { LiveSnapshot } from "../../services/rest/dashboard";
 import type { Worker } from "../../lib/contracts";
@@ -45,6 +45,19 @@ const barLevels = (page: Page) =>
 	page.$$eval('[data-testid="can"]', els => Object.fromEntries(els.map(el => [(el as HTMLElement).dataset.canId!, Number((el as HTMLElement).dataset.level)])));
 
 const levelsOf = (levels: CanLevel[]) => Object.fromEntries(levels.map(can => [can.canId, can.level]));
+
+/**
+ * Runs a simulator burst and waits until trashReport has applied it (the call returns once the
+ * reports are on the bus): every can at the level the simulator last reported. canId → level.
+ */
+async function burstApplied(broker: ServiceBroker, count: number): Promise<Record<string, number>> {
+	await broker.call("simulator.burst", { count });
+	const sent = Object.fromEntries((await broker.call<SimulatedCan[], object>("simulator.cans", {})).map(can => [can.canId, can.level]));
+	return eventually(async () => {
+		const levels = levelsOf(await broker.call<CanLevel[], object>("trashReport.levels", {}));
+		return isDeepStrictEqual(levels, sent) && levels;
+	}, 10_000);
+}
 
 /** The workers table as data, in the shape of GET /workers. */
 const workersOnPage = (page: Page) =>
@@ -313,8 +326,7 @@ describe("the live dashboard across a gateway restart (NATS, gateway in its own 
 		await page.waitForSelector('[data-testid="connection"][data-state="reconnecting"]', { timeout: 3_000 });
 
 		// reports applied while no gateway runs: the page can only learn them from the next snapshot
-		await deployment.broker.call("simulator.burst", { count: 50 });
-		const missed = levelsOf((await deployment.broker.call<CanLevel[], object>("trashReport.levels", {})) as CanLevel[]);
+		const missed = await burstApplied(deployment.broker, 50);
 		expect(await barLevels(page)).not.toEqual(missed);
 
 		await deployment.spawn("gateway", ["rest", "systemManager"]);
@@ -330,8 +342,7 @@ describe("the live dashboard across a gateway restart (NATS, gateway in its own 
 
 		// Right after its start the other nodes do not send the new gateway their events yet (they
 		// learn its subscriptions a second later): a burst now must still end up on the page.
-		await deployment.broker.call("simulator.burst", { count: 20 });
-		const afterBurst = levelsOf((await deployment.broker.call<CanLevel[], object>("trashReport.levels", {})) as CanLevel[]);
+		const afterBurst = await burstApplied(deployment.broker, 20);
 		await eventually(async () => isDeepStrictEqual(await barLevels(page), afterBurst), 4_000);
 
 		// and live again: a burst moves the bars within 2 s
