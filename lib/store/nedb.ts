@@ -1,7 +1,10 @@
 import DbService from "moleculer-db";
 import lockfile from "proper-lockfile";
 import { KeyedLock } from "./keyed-lock";
-import type { Store } from "./store";
+import type { RecentQuery, Store } from "./store";
+
+/** How many of the newest documents per indexed value a NeDB store keeps in memory (TREND_WINDOW reads 40). */
+const RECENT_KEPT = 64;
 
 /** The part of NeDB 3's Datastore (moleculer-db's MemoryAdapter `db`) used here. */
 interface Datastore {
@@ -81,11 +84,12 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 	const db = () => adapter.db;
 	let everything: Promise<T[]> | null = null;
 	/** Drops the kept read once the write is done: a read started before then (even during it) is never answered again. */
-	async function writing<R>(write: () => Promise<R>): Promise<R> {
+	async function writing<R>(write: () => Promise<R>, keepsNewest = false): Promise<R> {
 		try {
 			return await write();
 		} finally {
 			everything = null;
+			if (!keepsNewest) forgetNewest();
 		}
 	}
 	function all(): Promise<T[]> {
@@ -100,43 +104,82 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 	}
 	const upsert = ({ _id, ...fields }: { _id: string }) => db().updateAsync({ _id }, { $set: fields }, { upsert: true });
 	/** Read-compare-write of each document under its key's lock; the ids written. */
-	async function writeEach<D extends { _id: string }>(docs: D[], shouldWrite: (current: Record<string, unknown> | null, doc: D) => boolean) {
+	async function writeEach<D extends { _id: string }>(
+		docs: D[],
+		shouldWrite: (current: Record<string, unknown> | null, doc: D) => boolean,
+		keepsNewest = false
+	) {
 		const written = new Set<string>();
 		await Promise.all(
 			docs.map(doc =>
 				lock.run(doc._id, async () => {
 					const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
 					if (!shouldWrite(current, doc)) return;
-					await writing(() => upsert(doc));
+					await writing(() => upsert(doc), keepsNewest);
 					written.add(doc._id);
 				})
 			)
 		);
 		return written;
 	}
-	// NeDB indexes one field per index: the lookup field (the window's order is filtered in memory)
+	// NeDB indexes one field per index: the lookup field; the newest documents per value of it are
+	// kept in memory (this process owns the file, so it sees every write), or each ingest batch
+	// would sort a can's whole history.
 	let indexed: Promise<void> | null = null;
 	const ready = () => (indexed ??= index ? db().ensureIndexAsync({ fieldName: index[0] }) : Promise.resolve());
+	const newestOf = new Map<unknown, T[]>();
+	let generation = 0;
+	const byOrder = (order: keyof T) => (a: T, b: T) => (a[order] < b[order] ? 1 : a[order] > b[order] ? -1 : 0);
+	async function query(field: keyof T & string, values: unknown[], order: keyof T & string, from?: string, to?: string): Promise<T[]> {
+		await ready();
+		const range = { ...(from != null ? { $gte: from } : {}), ...(to != null ? { $lt: to } : {}) };
+		const docs = (await db().findAsync({ [field]: { $in: values }, ...(from != null || to != null ? { [order]: range } : {}) })) as T[];
+		return docs.sort(byOrder(order));
+	}
+	/** The newest RECENT_KEPT documents of `value`, from memory once read. */
+	async function newest(field: keyof T & string, value: unknown, order: keyof T & string): Promise<T[]> {
+		const kept = newestOf.get(value);
+		if (kept) return kept;
+		const at = generation;
+		const docs = (await query(field, [value], order)).slice(0, RECENT_KEPT);
+		if (at === generation) newestOf.set(value, docs);
+		return docs;
+	}
+	const cacheable = (field: string, order: string, q: RecentQuery) =>
+		index?.[0] === field && index[1] === order && q.from == null && q.to == null && q.limit <= RECENT_KEPT;
+	/** Anything but an insert may have changed or removed a kept document: forget them all. */
+	function forgetNewest() {
+		generation++;
+		newestOf.clear();
+	}
 	return {
 		get: async id => ((await db().findOneAsync({ _id: id })) as T | null) ?? null,
 		getMany: async ids => (await db().findAsync({ _id: { $in: ids } })) as T[],
-		async recent(field, values, order, { from, to, limit }) {
-			await ready();
-			const range = { ...(from != null ? { $gte: from } : {}), ...(to != null ? { $lt: to } : {}) };
-			const docs = (await db().findAsync({ [field]: { $in: values }, ...(from != null || to != null ? { [order]: range } : {}) })) as T[];
-			const newest = docs.sort((a, b) => (a[order] < b[order] ? 1 : a[order] > b[order] ? -1 : 0));
+		async recent(field, values, order, q) {
+			if (cacheable(field, order, q)) return (await Promise.all(values.map(v => newest(field, v, order)))).flatMap(docs => docs.slice(0, q.limit));
 			const taken = new Map<unknown, number>();
-			return newest.filter(d => {
+			return (await query(field, values, order, q.from, q.to)).filter(d => {
 				const n = (taken.get(d[field]) ?? 0) + 1;
 				taken.set(d[field], n);
-				return n <= limit;
+				return n <= q.limit;
 			});
 		},
-		insertMany: docs =>
-			writeEach(
+		async insertMany(docs) {
+			const inserted = await writeEach(
 				docs.map(d => ({ ...d })),
-				current => current == null
-			),
+				current => current == null,
+				true
+			);
+			generation++;
+			const added = new Set<string>();
+			if (index)
+				for (const doc of docs) {
+					const kept = inserted.has(doc._id) && !added.has(doc._id) ? newestOf.get(doc[index[0] as keyof T]) : undefined;
+					added.add(doc._id);
+					if (kept) kept.splice(0, kept.length, ...[...kept, doc].sort(byOrder(index[1] as keyof T)).slice(0, RECENT_KEPT));
+				}
+			return inserted;
+		},
 		removeWhere: (field, value) => writing(() => db().removeAsync({ [field]: value }, { multi: true })),
 		all,
 		put: doc => writing(async () => void (await upsert(doc))),

@@ -90,20 +90,21 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		return new Set((rows as { _id: string }[]).map(r => r._id));
 	}
 	/** Raw rows as documents: absent fields absent, as on NeDB. */
-	const docsOf = (rows: Record<string, unknown>[]) =>
-		rows.map(row => Object.fromEntries(Object.entries(row).filter(([k, v]) => v !== null && k !== "__rank")) as T);
+	const docsOf = (rows: Record<string, unknown>[]) => rows.map(row => Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T);
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
 		getMany: async ids => (ids.length === 0 ? [] : (await adapter.model.findAll({ where: { _id: ids } })).map(m => plain(m)!)),
 		async recent(field, values, order, { from, to, limit }) {
 			if (values.length === 0) return [];
 			const bind: unknown[] = [values, limit];
-			const where = [`${q(field)} = ANY($1)`];
-			if (from != null) where.push(`${q(order)} >= $${bind.push(from)}`);
-			if (to != null) where.push(`${q(order)} < $${bind.push(to)}`);
+			const where = [`t.${q(field)} = v.value`];
+			if (from != null) where.push(`t.${q(order)} >= $${bind.push(from)}`);
+			if (to != null) where.push(`t.${q(order)} < $${bind.push(to)}`);
+			// per value, a backward walk of the (field, order) index that stops after `limit` rows:
+			// the cost does not grow with the table (a window function over it did)
 			const sql =
-				`SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${q(field)} ORDER BY ${q(order)} DESC) AS "__rank" ` +
-				`FROM ${q(table)} WHERE ${where.join(" AND ")}) ranked WHERE "__rank" <= $2 ORDER BY ${q(order)} DESC`;
+				`SELECT r.* FROM unnest($1::text[]) AS v(value) CROSS JOIN LATERAL ` +
+				`(SELECT * FROM ${q(table)} t WHERE ${where.join(" AND ")} ORDER BY t.${q(order)} DESC LIMIT $2) r ORDER BY r.${q(order)} DESC`;
 			const [rows] = await adapter.db.query(sql, { bind });
 			return docsOf(rows as Record<string, unknown>[]);
 		},
