@@ -24,7 +24,7 @@ export default tseslint.config(
 	},
 	{
 		files: ["public/**/*.js"],
-		languageOptions: { globals: { ...globals.browser, uPlot: "readonly" }, sourceType: "script" }
+		languageOptions: { globals: { ...globals.browser, uPlot: "readonly", L: "readonly" }, sourceType: "script" }
 	},
 	{
 		// plain CommonJS scripts that run before anything is compiled (scripts/build.js)

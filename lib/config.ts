@@ -47,6 +47,10 @@ export interface Config {
 	webhookSecret: string | null;
 	/** The box the simulator's cans stand in. */
 	simArea: GeoBox;
+	/** The dashboard map's tile URL template (`{z}/{x}/{y}`); none: the cans on a plain background. */
+	mapTiles: string | null;
+	/** The credit the tiles' provider asks for, shown under the map. */
+	mapAttribution: string;
 }
 
 export interface GeoBox {
@@ -110,6 +114,16 @@ export function parseUrls(value: string | undefined, name: string): string[] {
 		});
 }
 
+/** An http(s) tile URL template with {z}, {x} and {y}, as Leaflet takes it. */
+export function parseTileUrl(value: string | undefined, name: string): string | null {
+	if (value == null || value.trim() === "") return null;
+	const url = value.trim();
+	const sample = url.replace(/\{[a-z]+\}/g, "0");
+	if (!URL.canParse(sample) || !/^https?:$/.test(new URL(sample).protocol) || !["{z}", "{x}", "{y}"].every(part => url.includes(part)))
+		throw new Error(`${name} must be an http(s) URL template with {z}, {x} and {y}, got "${value}"`);
+	return url;
+}
+
 /** "90s", "15m", "1h", "2d" or plain milliseconds. */
 export function parseDuration(value: string | undefined, fallbackMs: number): number {
 	if (value == null || value === "") return fallbackMs;
@@ -167,7 +181,10 @@ export function loadConfig(env: Env = process.env): Config {
 		webhookUrls: parseUrls(env.WEBHOOK_URLS, "WEBHOOK_URLS"),
 		webhookSecret: env.WEBHOOK_SECRET || null,
 		// central Tallinn, about 6 × 4 km
-		simArea: parseBox(env.SIM_AREA, { south: 59.41, west: 24.7, north: 59.45, east: 24.8 }, "SIM_AREA")
+		simArea: parseBox(env.SIM_AREA, { south: 59.41, west: 24.7, north: 59.45, east: 24.8 }, "SIM_AREA"),
+		// off by default: no tile server is reachable from a closed network, and the map works without one
+		mapTiles: parseTileUrl(env.MAP_TILES, "MAP_TILES"),
+		mapAttribution: env.MAP_ATTRIBUTION || "© OpenStreetMap contributors"
 	};
 }
 

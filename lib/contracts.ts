@@ -190,6 +190,19 @@ export interface SimulatorStatus {
 	published: number;
 }
 
+/** One of the simulator's cans (`simulator.cans`): where it stands, how fast it truly fills, what it last reported. */
+export interface SimulatedCan {
+	canId: string;
+	name: string;
+	location: GeoPoint;
+	capacityLitres: number;
+	wasteKind: string;
+	/** Its true fill speed, % per hour: what the forecasts should find. */
+	fillRate: number;
+	/** Its last reported level (null before its first report). */
+	level: number | null;
+}
+
 /**
  * The error types a job of ours can end with, and the status each answers over REST: the error's
  * `type`, or its class name where it has none (moleculer-db's EntityNotFoundError; body-parser's

@@ -24,10 +24,17 @@ export interface LiveEventsOptions {
 	historySeconds?: number;
 }
 
+/** The dashboard map's background: tiles (`MAP_TILES`) or, when null, a plain one. */
+export interface MapSettings {
+	tiles: string | null;
+	attribution: string;
+}
+
 /** The first message of every stream: the whole state, so a reconnected page starts afresh. */
 export interface LiveSnapshot {
 	nodeID: string;
 	fullThreshold: number;
+	map: MapSettings;
 	historySeconds: number;
 	/** `null` when the service behind it did not answer; the stream sends another snapshot soon. */
 	levels: CanLevel[] | null;
@@ -68,6 +75,7 @@ interface LiveMethods {
 interface LiveSettings extends ServiceSettingSchema {
 	/** A can at or above this level (%) is listed as full. */
 	fullThreshold: number;
+	map: MapSettings;
 }
 
 interface LiveVars {
@@ -89,8 +97,8 @@ export function packageFile(request: string, contentType: string) {
 }
 
 /**
- * The dashboard's gateway routes: uPlot from node_modules (no CDN, no token: it is no data) and
- * the event stream (a read like any other: API_TOKEN_READS applies).
+ * The dashboard's gateway routes: uPlot and Leaflet from node_modules (no CDN, no token: it is
+ * no data) and the event stream (a read like any other: API_TOKEN_READS applies).
  */
 export const liveRoutes: ApiRouteSchema[] = [
 	{
@@ -108,6 +116,15 @@ export const liveRoutes: ApiRouteSchema[] = [
 			"GET /uPlot.min.css": documented(
 				{ summary: "uPlot's style", tag: "dashboard", contentType: "text/css" },
 				packageFile("uplot/dist/uPlot.min.css", "text/css; charset=utf-8")
+			),
+			// the map draws its markers as SVG: none of Leaflet's images is asked for
+			"GET /leaflet.js": documented(
+				{ summary: "Leaflet, the dashboard's map (from node_modules)", tag: "dashboard", contentType: "text/javascript" },
+				packageFile("leaflet/dist/leaflet.js", "text/javascript; charset=utf-8")
+			),
+			"GET /leaflet.css": documented(
+				{ summary: "Leaflet's style", tag: "dashboard", contentType: "text/css" },
+				packageFile("leaflet/dist/leaflet.css", "text/css; charset=utf-8")
 			)
 		}
 	},
@@ -122,7 +139,7 @@ export const liveRoutes: ApiRouteSchema[] = [
 				{
 					summary: "The dashboard's live data: server-sent events",
 					description:
-						"A `snapshot` event first (every can, the workers, the movie count, the rate history), then `levels` (the changed cans, every 250 ms), `workers`, `movies`, `rate` (one point a second) and a `: heartbeat` comment every 15 s.",
+						"A `snapshot` event first (every can, the workers, the movie count, the rate history, the map's settings), then `levels` (the changed cans, every 250 ms), `workers`, `movies`, `rate` (one point a second) and a `: heartbeat` comment every 15 s.",
 					tag: "dashboard",
 					contentType: "text/event-stream",
 					errors: { 503: "This gateway already streams to its maximum of clients (`TOO_MANY_LIVE_CLIENTS`); `Retry-After` says when to come back." }
@@ -149,7 +166,8 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 	const opts: Required<LiveEventsOptions> = { maxClients: 100, maxBufferedBytes: 1 << 20, heartbeatMs: 15_000, flushMs: 250, historySeconds: 300, ...options };
 	const schema: Omit<LiveSchema, "name"> = {
 		settings: {
-			fullThreshold: config.fullThreshold
+			fullThreshold: config.fullThreshold,
+			map: { tiles: config.mapTiles, attribution: config.mapAttribution }
 		},
 
 		events: {
@@ -234,6 +252,7 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				const snapshot: LiveSnapshot = {
 					nodeID: this.broker.nodeID,
 					fullThreshold: this.settings.fullThreshold,
+					map: this.settings.map,
 					historySeconds: this.liveOptions.historySeconds,
 					levels: levels.status === "fulfilled" ? levels.value : null,
 					workers: workers.status === "fulfilled" ? workers.value : null,

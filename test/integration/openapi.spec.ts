@@ -294,7 +294,9 @@ describe("every route answers as documented (a gateway with API_TOKEN and API_TO
 			"/docs/swagger-ui.css",
 			"/docs/swagger-ui-bundle.js",
 			"/vendor/uPlot.iife.min.js",
-			"/vendor/uPlot.min.css"
+			"/vendor/uPlot.min.css",
+			"/vendor/leaflet.js",
+			"/vendor/leaflet.css"
 		])
 			await anonymous(200, "GET", url);
 		for (const url of ["/", "/index.html", "/app.js", "/style.css"]) {

@@ -167,7 +167,7 @@ export interface paths {
         };
         /**
          * The dashboard's live data: server-sent events
-         * @description A `snapshot` event first (every can, the workers, the movie count, the rate history), then `levels` (the changed cans, every 250 ms), `workers`, `movies`, `rate` (one point a second) and a `: heartbeat` comment every 15 s.
+         * @description A `snapshot` event first (every can, the workers, the movie count, the rate history, the map's settings), then `levels` (the changed cans, every 250 ms), `workers`, `movies`, `rate` (one point a second) and a `: heartbeat` comment every 15 s.
          */
         get: operations["getEvents"];
         put?: never;
@@ -368,6 +368,40 @@ export interface paths {
         options?: never;
         /** The dashboard's style.css (public/) */
         head: operations["static-head:/style.css"];
+        patch?: never;
+        trace?: never;
+    };
+    "/vendor/leaflet.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Leaflet's style */
+        get: operations["getVendorLeafletCss"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vendor/leaflet.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Leaflet, the dashboard's map (from node_modules) */
+        get: operations["getVendorLeafletJs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -2270,6 +2304,46 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    getVendorLeafletCss: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Leaflet's style */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/css": unknown;
+                };
+            };
+        };
+    };
+    getVendorLeafletJs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Leaflet, the dashboard's map (from node_modules) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": unknown;
+                };
             };
         };
     };

@@ -91,3 +91,18 @@ it("SILENT_AFTER is a duration, an hour by default", () => {
 	expect(loadConfig({ SILENT_AFTER: "15m" }).silentAfterMs).toBe(900_000);
 	expect(() => loadConfig({ SILENT_AFTER: "soon" })).toThrow(/Invalid duration "soon"/);
 });
+
+it("SIM_AREA is a south,west,north,east box (central Tallinn when unset)", () => {
+	expect(loadConfig({}).simArea).toEqual({ south: 59.41, west: 24.7, north: 59.45, east: 24.8 });
+	expect(loadConfig({ SIM_AREA: "48.1, 11.5, 48.2, 11.65" }).simArea).toEqual({ south: 48.1, west: 11.5, north: 48.2, east: 11.65 });
+	for (const bad of ["48.2,11.5,48.1,11.65", "1,2,3", "a,b,c,d", "-91,0,0,1"]) expect(() => loadConfig({ SIM_AREA: bad })).toThrow(/SIM_AREA must be/);
+});
+
+it("MAP_TILES is off by default, else an http(s) URL template with {z}, {x} and {y}", () => {
+	expect(loadConfig({})).toMatchObject({ mapTiles: null, mapAttribution: "© OpenStreetMap contributors" });
+	const osm = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+	expect(loadConfig({ MAP_TILES: osm, MAP_ATTRIBUTION: "tiles by us" })).toMatchObject({ mapTiles: osm, mapAttribution: "tiles by us" });
+	expect(loadConfig({ MAP_TILES: "https://{s}.tiles.example/{z}/{x}/{y}@2x.png" }).mapTiles).toBe("https://{s}.tiles.example/{z}/{x}/{y}@2x.png");
+	for (const bad of ["tile.openstreetmap.org/{z}/{x}/{y}.png", "javascript:alert(1)//{z}{x}{y}", "https://tiles.example/{z}/{x}.png"])
+		expect(() => loadConfig({ MAP_TILES: bad })).toThrow(/MAP_TILES must be/);
+});
