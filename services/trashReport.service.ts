@@ -20,7 +20,7 @@ import type {
 import { canInputParams, toCan, toCanDoc, toWasteContainer } from "../lib/fleet/cans";
 import { downsample } from "../lib/fleet/forecast";
 import { applyBatch, INGEST_TABLES, levelsView, thresholdOf, toLevel, toRecord } from "../lib/ingest/apply";
-import type { Applied, FleetSettings, IngestStores, Pending } from "../lib/ingest/apply";
+import type { Applied, CanDoc, FleetSettings, IngestStores, Pending } from "../lib/ingest/apply";
 import { Batcher } from "../lib/ingest/batcher";
 import { busIdentity } from "../lib/ingest/identity";
 import type { BusIdentity } from "../lib/ingest/identity";
@@ -40,6 +40,9 @@ interface TrashReportSettings extends ServiceSettingSchema, FleetSettings {
 
 interface TrashReportVars {
 	stores: IngestStores;
+	/** The whole registry, read at most once a second for the ingest's thresholds (it is small). */
+	registry: () => Promise<CanDoc[]>;
+	forgetRegistry: () => void;
 	applier: Batcher<Pending, Applied>;
 	counters: IngestCounters;
 	timers: NodeJS.Timeout[];
@@ -53,6 +56,15 @@ interface TrashReportMethods {
 	prune(): Promise<Pruned>;
 	findCan(canId: string): Promise<{ can: Can; level: CanLevel | null }>;
 }
+
+/**
+ * How old the registry the ingest reads thresholds from may be. This replica's own changes apply at
+ * once; another replica's within this long (the level's state is worked out at read time anyway).
+ */
+const REGISTRY_MAX_AGE_MS = 1_000;
+
+/** Batches applied at once per process (lib/ingest/batcher.ts). */
+const APPLY_CONCURRENCY = 2;
 
 /** An ISO-8601 time in the query (as text: params cross the bus to the gateway's OpenAPI document, a RegExp would not). */
 const timeParam = (description: string) => ({ type: "string", pattern: ISO_8601.source, optional: true, description }) as const;
@@ -229,6 +241,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				const { canId, ...input } = ctx.params;
 				const existed = (await this.stores.cans.get(canId)) != null;
 				await this.stores.cans.put(toCanDoc(canId, input));
+				this.forgetRegistry();
 				ctx.meta.$statusCode = existed ? 200 : 201;
 				return (await this.findCan(canId)).can;
 			}
@@ -279,7 +292,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				const { canId } = ctx.params;
 				const { can } = await this.findCan(canId);
 				await Promise.all([
-					this.stores.cans.removeWhere("_id", canId),
+					this.stores.cans.removeWhere("_id", canId).finally(() => this.forgetRegistry()),
 					this.stores.levels.removeWhere("_id", canId),
 					this.stores.history.removeWhere("canId", canId),
 					this.stores.collections.removeWhere("canId", canId)
@@ -429,9 +442,25 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 	created() {
 		this.applier = new Batcher(
-			items => applyBatch(this.stores, items, { appliedBy: this.broker.nodeID, settings: this.settings, raise: alerts => this.raiseAlerts(alerts) }),
-			CHANNEL_IN_FLIGHT
+			items =>
+				applyBatch(this.stores, items, {
+					appliedBy: this.broker.nodeID,
+					settings: this.settings,
+					raise: alerts => this.raiseAlerts(alerts),
+					registry: () => this.registry()
+				}),
+			CHANNEL_IN_FLIGHT,
+			// one batch writes while the next one fills: a burst becomes few, large batches
+			APPLY_CONCURRENCY
 		);
+		let read: { at: number; cans: Promise<CanDoc[]> } | null = null;
+		this.registry = () => {
+			if (!read || Date.now() - read.at > REGISTRY_MAX_AGE_MS) read = { at: Date.now(), cans: this.stores.cans.all() };
+			const cans = read.cans;
+			cans.catch(() => (read = null));
+			return cans;
+		};
+		this.forgetRegistry = () => (read = null);
 		this.counters = new IngestCounters(this.broker.isMetricsEnabled() ? this.broker.metrics : null);
 		this.timers = [];
 	},

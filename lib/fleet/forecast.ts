@@ -48,8 +48,9 @@ export function currentCycle(sorted: readonly Point[], drop: number): Point[] {
 	return last ? sorted.filter(p => p.at >= last.at) : [...sorted];
 }
 
-function median(values: number[]): number {
-	values.sort((a, b) => a - b);
+/** The median (a typed array sorts numerically, several times faster than an array with a comparator). */
+function median(values: Float64Array): number {
+	values.sort();
 	const mid = values.length >> 1;
 	return values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
@@ -69,14 +70,15 @@ export interface Trend {
  * unlike a least-squares fit. Null with fewer than two report times.
  */
 export function trend(cycle: readonly Point[]): Trend | null {
-	const slopes: number[] = [];
+	const slopes = new Float64Array((cycle.length * (cycle.length - 1)) / 2);
+	let n = 0;
 	for (let i = 0; i < cycle.length; i++)
 		for (let j = i + 1; j < cycle.length; j++)
-			if (cycle[j].at !== cycle[i].at) slopes.push(((cycle[j].level - cycle[i].level) / (cycle[j].at - cycle[i].at)) * HOUR_MS);
-	if (slopes.length === 0) return null;
-	const rate = median(slopes);
+			if (cycle[j].at !== cycle[i].at) slopes[n++] = ((cycle[j].level - cycle[i].level) / (cycle[j].at - cycle[i].at)) * HOUR_MS;
+	if (n === 0) return null;
+	const rate = median(slopes.subarray(0, n));
 	const last = cycle[cycle.length - 1].at;
-	return { rate, level: median(cycle.map(p => p.level - (rate * (p.at - last)) / HOUR_MS)), at: last };
+	return { rate, level: median(Float64Array.from(cycle, p => p.level - (rate * (p.at - last)) / HOUR_MS)), at: last };
 }
 
 /** When the trend reaches `threshold` (epoch ms; at its last report if the line is already there), or null when not filling. */

@@ -224,6 +224,8 @@ export interface ApplyOptions {
 	settings: FleetSettings;
 	/** Publishes alerts durably (before the reports are acked); may get the same alert again after a crash. */
 	raise: (alerts: CanAlert[]) => Promise<void>;
+	/** The registrations of these cans (for their thresholds); read from the store when not given. */
+	registry?: (canIds: string[]) => Promise<CanDoc[]>;
 }
 
 const alert = (type: CanAlert["type"], canId: string, key: string, at: string, level: number, fullThreshold: number): CanAlert => ({
@@ -278,7 +280,7 @@ export function analyse(canId: string, recent: HistoryDoc[], before: LevelDoc | 
 }
 
 /** Applies a batch (a few multi-row statements and one read per table, not per report). */
-export async function applyBatch(stores: IngestStores, items: Pending[], { appliedBy, settings, raise }: ApplyOptions): Promise<Applied[]> {
+export async function applyBatch(stores: IngestStores, items: Pending[], { appliedBy, settings, raise, registry: read }: ApplyOptions): Promise<Applied[]> {
 	const history = new Map<string, HistoryDoc>();
 	for (const { report } of items) history.set(report.id, { _id: report.id, canId: report.canId, level: report.level, reportedAt: report.reportedAt });
 	await stores.history.insertMany([...history.values()]);
@@ -287,7 +289,7 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	const touched = [...newest.keys()];
 	const [recent, registered, stored] = await Promise.all([
 		stores.history.recent("canId", touched, "reportedAt", { limit: TREND_WINDOW }),
-		stores.cans.getMany(touched),
+		read ? read(touched) : stores.cans.getMany(touched),
 		stores.levels.getMany(touched)
 	]);
 	const registry = new Map(registered.map(c => [c._id, c]));
@@ -305,12 +307,8 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	if (collections.length) await stores.collections.insertMany(collections);
 	// published before the statuses: a crash in between raises them again, never loses them
 	if (alerts.length) await raise(alerts);
-	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()]);
 	// A late report does not set the level, but it is a point of its cycle: the trend takes it in.
-	const derivedOnly = [...newest.values()]
-		.filter(doc => !levelsWritten.has(doc._id) && before.has(doc._id) && DERIVED.some(f => doc[f] !== before.get(doc._id)![f]))
-		.map(doc => Object.fromEntries([["_id", doc._id], ...DERIVED.map(f => [f, doc[f] ?? null])]) as Partial<LevelDoc> & { _id: string });
-	await Promise.all(derivedOnly.map(doc => stores.levels.update(doc)));
+	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()], [...DERIVED]);
 
 	const statuses = new Map<string, ReportDoc>();
 	for (const { report, receivedAt } of items) {

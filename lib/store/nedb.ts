@@ -183,8 +183,25 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 		removeWhere: (field, value) => writing(() => db().removeAsync({ [field]: value }, { multi: true })),
 		all,
 		put: doc => writing(async () => void (await upsert(doc))),
-		update: ({ _id, ...fields }) => writing(async () => void (await db().updateAsync({ _id }, { $set: fields }, { upsert: false }))),
-		putManyIfNewer: docs => writeEach(docs, (current, doc) => !(current?.version != null && (current.version as string) >= doc.version)),
+		async putManyIfNewer(docs, always = []) {
+			const isNewer = (current: Record<string, unknown> | null, doc: { version: string }) =>
+				!(current?.version != null && (current.version as string) >= doc.version);
+			const written = await writeEach(docs, isNewer);
+			if (always.length === 0) return written;
+			// the older ones: only their `always` fields, where a document exists
+			await Promise.all(
+				docs
+					.filter(doc => !written.has(doc._id))
+					.map(doc =>
+						lock.run(doc._id, () =>
+							writing(() => db().updateAsync({ _id: doc._id }, { $set: Object.fromEntries(always.map(f => [f, doc[f] ?? null])) }, { upsert: false }))
+						)
+					)
+			);
+			const now = (await db().findAsync({ _id: { $in: docs.map(d => d._id) } })) as (T & { version?: string })[];
+			const versions = new Map(docs.map(d => [d._id, d.version]));
+			return new Set(now.filter(d => d.version === versions.get(d._id)).map(d => d._id));
+		},
 		putManyUnless: (docs, field, value) => writeEach(docs, current => current?.[field] !== value),
 		removeBefore: (field, value) => writing(() => db().removeAsync({ [field]: { $lt: value } }, { multi: true })),
 		count: () => db().countAsync({})

@@ -68,32 +68,48 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 	/**
 	 * One multi-row INSERT … ON CONFLICT DO UPDATE [WHERE condition] … RETURNING: the ingest hot path
 	 * writes a whole batch of reports in one round trip. Resolves with the ids written.
+	 * `newer`: update a row only with a later `version`, except the `always` columns, written
+	 * whatever the version (then the ids resolved are those whose row now has the doc's version).
 	 */
-	async function upsert(docs: object[], condition?: ((nextParam: number) => string) | "insertOnly", extra: unknown[] = []): Promise<Set<string>> {
+	async function upsert(
+		docs: object[],
+		how: { insertOnly?: true; condition?: (nextParam: number) => string; extra?: unknown[]; newer?: { always: string[] } } = {}
+	): Promise<Set<string>> {
 		if (docs.length === 0) return new Set();
 		// Rows in id order: concurrent batches from several replicas then lock rows in the same
 		// order and cannot deadlock (in arrival order they did, under a burst over few cans).
 		docs = [...docs].sort((a, b) => ((a as { _id: string })._id < (b as { _id: string })._id ? -1 : 1));
-		const cols = Object.keys(docs[0]).filter(c => (docs[0] as Record<string, unknown>)[c] !== undefined);
+		// every field any doc has (a doc without one writes NULL there)
+		const cols = [...new Set(docs.flatMap(d => Object.keys(d).filter(c => (d as Record<string, unknown>)[c] !== undefined)))];
 		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
+		const newer = `(${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version")`;
+		const set = (c: string) =>
+			how.newer && !how.newer.always.includes(c)
+				? `${q(c)} = CASE WHEN ${newer} THEN EXCLUDED.${q(c)} ELSE ${q(table)}.${q(c)} END`
+				: `${q(c)} = EXCLUDED.${q(c)}`;
 		const sql =
 			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
-			(condition === "insertOnly"
+			(how.insertOnly
 				? `ON CONFLICT ("_id") DO NOTHING`
 				: `ON CONFLICT ("_id") DO UPDATE SET ${cols
 						.filter(c => c !== "_id")
-						.map(c => `${q(c)} = EXCLUDED.${q(c)}`)
-						.join(", ")}` + (condition ? ` WHERE ${condition(docs.length * cols.length + 1)}` : "")) +
-			` RETURNING "_id"`;
-		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...extra];
+						.map(set)
+						.join(", ")}` + (how.condition ? ` WHERE ${how.condition(docs.length * cols.length + 1)}` : "")) +
+			` RETURNING "_id"${how.newer ? `, "version"` : ""}`;
+		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...(how.extra ?? [])];
 		const [rows] = await adapter.db.query(sql, { bind });
-		return new Set((rows as { _id: string }[]).map(r => r._id));
+		const versions = new Map(docs.map(d => [(d as { _id: string })._id, (d as { version?: string }).version]));
+		return new Set((rows as { _id: string; version?: string }[]).filter(r => !how.newer || r.version === versions.get(r._id)).map(r => r._id));
 	}
 	/** Raw rows as documents: absent fields absent, as on NeDB. */
 	const docsOf = (rows: Record<string, unknown>[]) => rows.map(row => Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T);
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
-		getMany: async ids => (ids.length === 0 ? [] : (await adapter.model.findAll({ where: { _id: ids } })).map(m => plain(m)!)),
+		// raw: once per ingest batch, and Sequelize's model layer cost more than the query
+		getMany: async ids =>
+			ids.length === 0
+				? []
+				: docsOf((await adapter.db.query(`SELECT * FROM ${q(table)} WHERE "_id" = ANY($1)`, { bind: [ids] }))[0] as Record<string, unknown>[]),
 		async recent(field, values, order, { from, to, limit }) {
 			if (values.length === 0) return [];
 			const bind: unknown[] = [values, limit];
@@ -108,13 +124,15 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 			const [rows] = await adapter.db.query(sql, { bind });
 			return docsOf(rows as Record<string, unknown>[]);
 		},
-		insertMany: docs => upsert(docs, "insertOnly"),
+		insertMany: docs => upsert(docs, { insertOnly: true }),
 		removeWhere: (field, value) => adapter.model.destroy({ where: { [field]: value } }),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
 		put: async doc => void (await upsert([doc])),
-		update: async ({ _id, ...fields }) => void (await adapter.model.update(fields, { where: { _id } })),
-		putManyIfNewer: docs => upsert(docs, () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"`),
-		putManyUnless: (docs, field, value) => upsert(docs, next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, [value]),
+		putManyIfNewer: (docs, always = []) =>
+			always.length
+				? upsert(docs, { newer: { always } })
+				: upsert(docs, { condition: () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"` }),
+		putManyUnless: (docs, field, value) => upsert(docs, { condition: next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, extra: [value] }),
 		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),
 		count: () => adapter.model.count()
 	};

@@ -37,14 +37,14 @@ export interface Store<T extends { _id: string }> {
 	all(): Promise<T[]>;
 	/** Inserts the document, or sets the given fields of an existing one. */
 	put(doc: Partial<T> & { _id: string }): Promise<void>;
-	/** Sets the given fields of the document, if it exists (a partial document never becomes one). */
-	update(doc: Partial<T> & { _id: string }): Promise<void>;
 	/**
 	 * Writes each document unless the stored one has the same or a later `version` (a string that
 	 * sorts in time order). Atomic per document, also between processes; one statement on SQL.
-	 * Ids must be distinct. Resolves with the ids it wrote.
+	 * Ids must be distinct. Resolves with the ids it wrote. The `always` fields are written to an
+	 * existing document whatever its version (then it resolves with the ids whose stored document
+	 * now has the given version).
 	 */
-	putManyIfNewer(docs: (T & { version: string })[]): Promise<Set<string>>;
+	putManyIfNewer(docs: (T & { version: string })[], always?: (keyof T & string)[]): Promise<Set<string>>;
 	/** Writes each document unless the stored one's `field` is already `value`; the same guarantees. */
 	putManyUnless(docs: (Partial<T> & { _id: string })[], field: keyof T & string, value: string): Promise<Set<string>>;
 	/** Removes the documents whose `field` sorts before `value`; returns how many. */

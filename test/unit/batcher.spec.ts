@@ -28,3 +28,20 @@ it("a failing flush rejects every caller of that batch, and the next batch works
 	fail = false;
 	await expect(b.add(3)).resolves.toBe(3);
 });
+
+it("writes at most maxConcurrent batches at once; what arrives meanwhile goes out as one batch", async () => {
+	const batches: number[][] = [];
+	const gates: (() => void)[] = [];
+	const b = new Batcher<number, number>(items => new Promise(resolve => (batches.push(items), gates.push(() => resolve(items)))), 256, 1);
+	const first = b.add(1);
+	await new Promise(r => setImmediate(r));
+	const rest = [2, 3, 4].map(i => new Promise(r => setImmediate(r)).then(() => b.add(i)));
+	await new Promise(r => setTimeout(r, 10));
+	expect(batches).toEqual([[1]]); // 2, 3 and 4 wait for the batch in flight
+	gates[0]();
+	await first;
+	await new Promise(r => setTimeout(r, 10));
+	expect(batches).toEqual([[1], [2, 3, 4]]);
+	gates[1]();
+	expect(await Promise.all(rest)).toEqual([2, 3, 4]);
+});
