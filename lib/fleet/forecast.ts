@@ -16,6 +16,8 @@ export interface Point {
 }
 
 export interface Emptying {
+	/** The last report before the drop. */
+	from: number;
 	/** The first report after the drop. */
 	at: number;
 	levelBefore: number;
@@ -38,7 +40,8 @@ export function timeline(points: readonly Point[]): Point[] {
 export function emptyings(sorted: readonly Point[], drop: number): Emptying[] {
 	const found: Emptying[] = [];
 	for (let i = 1; i < sorted.length; i++)
-		if (sorted[i - 1].level - sorted[i].level > drop) found.push({ at: sorted[i].at, levelBefore: sorted[i - 1].level, levelAfter: sorted[i].level });
+		if (sorted[i - 1].level - sorted[i].level > drop)
+			found.push({ from: sorted[i - 1].at, at: sorted[i].at, levelBefore: sorted[i - 1].level, levelAfter: sorted[i].level });
 	return found;
 }
 

@@ -10,8 +10,8 @@
  */
 import type { CanAlert, CanLevel, ReportRecord } from "../contracts";
 import { alertId } from "../fleet/alerts";
-import { canState, currentCycle, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
-import type { Point } from "../fleet/forecast";
+import { canState, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
+import type { Emptying, Point } from "../fleet/forecast";
 import { indexed } from "../store";
 import type { Columns, Store } from "../store";
 import { byCanId, reportVersion } from "./report";
@@ -238,31 +238,74 @@ const alert = (type: CanAlert["type"], canId: string, key: string, at: string, l
 });
 
 /**
- * A touched can's cycle, trend and the alerts of `batchIds`' reports, from its recent history
- * (newest first, as `Store.recent` gives it) and the level stored before this batch.
+ * The time each emptying of `drops` is known by. Reports that arrive out of order can show one
+ * collection first as a drop to one report, then (once an earlier report arrives) to another: the
+ * first time it was recorded stays its name, so it is one collection, one `can.emptied`, and its
+ * cycle one `can.full`. Looked up (stored level, then the collections) only for the drops that
+ * matter: those of this batch's reports, and the last one (the current cycle's start).
  */
-export function analyse(canId: string, recent: HistoryDoc[], before: LevelDoc | undefined, threshold: number, settings: FleetSettings, batchIds: Set<string>) {
-	const points: Point[] = timeline(recent.map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
-	const drops = emptyings(points, settings.emptiedDrop);
+async function emptyingTimes(
+	stores: IngestStores,
+	canId: string,
+	points: Point[],
+	drops: Emptying[],
+	before: LevelDoc | undefined,
+	batchIds: Set<string>
+): Promise<Map<number, string>> {
+	const known = new Map<number, string>();
+	for (const [i, d] of drops.entries()) {
+		const isLast = i === drops.length - 1;
+		if (!isLast && !batchIds.has(points.find(p => p.at === d.at)!.id)) continue;
+		// the same collection: recorded after the last full report and before the next drop
+		const until = drops[i + 1]?.from;
+		const within = (t: string | undefined) => t != null && t > iso(d.from) && (until == null || t <= iso(until));
+		if (isLast && within(before?.lastEmptiedAt)) {
+			known.set(d.at, before!.lastEmptiedAt!);
+			continue;
+		}
+		const recorded = await stores.collections.recent("canId", [canId], "emptiedAt", {
+			from: iso(d.from + 1),
+			...(until != null ? { to: iso(until + 1) } : {}),
+			limit: 10
+		});
+		known.set(d.at, recorded.at(-1)?.emptiedAt ?? iso(d.at));
+	}
+	return known;
+}
+
+/**
+ * A touched can's cycle, trend and the alerts of `batchIds`' reports, from its recent history in
+ * time order, its emptyings' known times and the level stored before this batch.
+ */
+export function analyse(
+	canId: string,
+	points: Point[],
+	drops: Emptying[],
+	known: Map<number, string>,
+	before: LevelDoc | undefined,
+	threshold: number,
+	batchIds: Set<string>
+) {
 	const lastDrop = drops.at(-1);
 	// No drop in the window: the cycle began with its first point, or earlier (a long cycle, beyond
 	// the window) where the stored level says; a late report can move that start back.
 	const first = points.length ? iso(points[0].at) : undefined;
-	const cycleStartedAt = lastDrop ? iso(lastDrop.at) : before?.cycleStartedAt && (!first || before.cycleStartedAt < first) ? before.cycleStartedAt : first;
-	const cycle = lastDrop ? currentCycle(points, settings.emptiedDrop) : points.filter(p => !cycleStartedAt || p.at >= Date.parse(cycleStartedAt));
+	const cycleStartedAt = lastDrop
+		? (known.get(lastDrop.at) ?? iso(lastDrop.at))
+		: before?.cycleStartedAt && (!first || before.cycleStartedAt < first)
+			? before.cycleStartedAt
+			: first;
+	const cycle = lastDrop ? points.filter(p => p.at >= lastDrop.at) : points.filter(p => !cycleStartedAt || p.at >= Date.parse(cycleStartedAt));
 	const t = trend(cycle);
 	const full = fullSince(cycle, threshold);
 	const alerts: CanAlert[] = [];
-	const collections: CollectionDoc[] = drops.map(d => ({
-		_id: `${canId}|${iso(d.at)}`,
-		canId,
-		emptiedAt: iso(d.at),
-		levelBefore: d.levelBefore,
-		levelAfter: d.levelAfter
-	}));
+	const collections: CollectionDoc[] = [];
 	for (const d of drops) {
 		const after = points.find(p => p.at === d.at)!;
-		if (batchIds.has(after.id)) alerts.push(alert("can.emptied", canId, iso(d.at), iso(d.at), d.levelAfter, threshold));
+		if (!batchIds.has(after.id)) continue;
+		const emptiedAt = known.get(d.at) ?? iso(d.at);
+		collections.push({ _id: `${canId}|${emptiedAt}`, canId, emptiedAt, levelBefore: d.levelBefore, levelAfter: d.levelAfter });
+		alerts.push(alert("can.emptied", canId, emptiedAt, emptiedAt, d.levelAfter, threshold));
 	}
 	// once per fill cycle: the id is the cycle's, whichever report crossed first
 	const crossing = full == null ? undefined : cycle.find(p => p.at === full);
@@ -274,7 +317,7 @@ export function analyse(canId: string, recent: HistoryDoc[], before: LevelDoc | 
 		trendAt: t ? iso(t.at) : undefined,
 		cycleStartedAt,
 		fullSince: full == null ? undefined : iso(full),
-		lastEmptiedAt: lastDrop ? iso(lastDrop.at) : before?.lastEmptiedAt
+		lastEmptiedAt: lastDrop ? (known.get(lastDrop.at) ?? iso(lastDrop.at)) : before?.lastEmptiedAt
 	};
 	return { derived, alerts, collections };
 }
@@ -298,8 +341,12 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	for (const h of recent) byCan.set(h.canId, [...(byCan.get(h.canId) ?? []), h]);
 	const alerts: CanAlert[] = [];
 	const collections: CollectionDoc[] = [];
+	const batchIds = new Set(history.keys());
 	for (const [canId, doc] of newest) {
-		const analysed = analyse(canId, byCan.get(canId) ?? [], before.get(canId), thresholdOf(registry.get(canId), settings), settings, new Set(history.keys()));
+		const points = timeline((byCan.get(canId) ?? []).map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
+		const drops = emptyings(points, settings.emptiedDrop);
+		const known = drops.length ? await emptyingTimes(stores, canId, points, drops, before.get(canId), batchIds) : new Map<number, string>();
+		const analysed = analyse(canId, points, drops, known, before.get(canId), thresholdOf(registry.get(canId), settings), batchIds);
 		Object.assign(doc, analysed.derived);
 		alerts.push(...analysed.alerts);
 		collections.push(...analysed.collections);

@@ -54,11 +54,13 @@ describe("business metrics", () => {
 		expect((await dep.request("DELETE", `/movies/${ids[2]}`)).status).toBe(200);
 		expect((await dep.get("/movies/no-such-movie")).status).toBe(404);
 
+		// recent enough that no can is silent (SILENT_AFTER, 1 h): the only alerts are the ones below
+		const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 		const reports = [
-			{ can_id: "m1", level: "95", reportedAt: "2026-01-01T10:00:00.000Z" },
-			{ can_id: "m2", level: "40", reportedAt: "2026-01-01T10:00:00.000Z" },
-			{ can_id: "m3", level: "85.5", reportedAt: "2026-01-01T10:00:00.000Z" },
-			{ can_id: "m1", level: "50", reportedAt: "2026-01-01T11:00:00.000Z" }
+			{ can_id: "m1", level: "95", reportedAt: minutesAgo(20) },
+			{ can_id: "m2", level: "40", reportedAt: minutesAgo(20) },
+			{ can_id: "m3", level: "85.5", reportedAt: minutesAgo(20) },
+			{ can_id: "m1", level: "50", reportedAt: minutesAgo(10) }
 		];
 		for (const report of reports) {
 			const res = await dep.request("POST", "/levels", report);
@@ -109,8 +111,9 @@ describe("business metrics", () => {
 		expect(delta(before, after, "trash_reports_duplicate_total")).toBe(0);
 		expect(delta(before, after, "trash_reports_rejected_total", { reason: "level" })).toBe(1);
 		expect(delta(before, after, "microservices_messages_received_total", { service: "trashReport", type: "report" })).toBe(5);
-		// the report action published 4; the consumer dead-lettered 1
-		expect(delta(before, after, "microservices_messages_sent_total", { service: "trashReport", type: "report" })).toBe(5);
+		// the report action published 4; the consumer dead-lettered 1 and raised 3 alerts (m1 and m3
+		// full, m1 emptied: 95 → 50), each on the durable alert channel
+		expect(delta(before, after, "microservices_messages_sent_total", { service: "trashReport", type: "report" })).toBe(8);
 	});
 
 	it("shows each can's newest level and the full cans on every trashReport replica", () => {

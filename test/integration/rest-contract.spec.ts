@@ -138,7 +138,15 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 
 			const can = await sys.get("/levels/333");
 			expect(can.status).toBe(200);
-			expect(can.body).toEqual({ canId: "333", level: 30.65, reportedAt: expect.any(String), receivedAt: expect.any(String) });
+			expect(can.body).toEqual({
+				canId: "333",
+				level: 30.65,
+				reportedAt: expect.any(String),
+				receivedAt: expect.any(String),
+				fillRate: null,
+				fullAt: null,
+				state: "normal"
+			});
 		});
 
 		it("accepts canId and a numeric level too, and keeps the newest report per can", async () => {

@@ -1,0 +1,130 @@
+/**
+ * Alerts under the worst the bus can do: a 10 000-report burst over two consumers, one killed -9
+ * in the middle and restarted, reports applied out of order and redelivered. Each collection is
+ * still one `can.emptied` and each fill cycle one `can.full`.
+ */
+import type { ServiceSchema } from "moleculer";
+import { Client } from "pg";
+import type { CanAlert, SimulatedReport } from "../../lib/contracts";
+import { CHANNEL } from "../../lib/ingest/report";
+import { startDeployment } from "../../harness/deployment";
+import type { Deployment, DeploymentKind } from "../../harness/deployment";
+import { eventually } from "../../harness/system";
+
+const KINDS = (process.env.BURST_DEPLOYMENTS ?? "nats").split(",") as DeploymentKind[];
+const CANS = 10;
+const PER_CAN = 1_000;
+
+/** A seeded generator: the same burst every run. */
+function mulberry32(seed: number) {
+	return () => {
+		seed = (seed + 0x6d2b79f5) | 0;
+		let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
+/** Each can fills 3–5 points a report and is emptied (to 1–4 %) the report after it reaches 95 %. */
+function burst(kind: string) {
+	const random = mulberry32(20261203);
+	const start = Date.now() - 3 * 3_600_000;
+	const reports: SimulatedReport[][] = [];
+	const expected = new Map<string, { emptied: number; full: number }>();
+	for (let c = 0; c < CANS; c++) {
+		const canId = `${kind}-burst-${c}`;
+		let level = 10;
+		let crossed = false;
+		const counts = { emptied: 0, full: 0 };
+		reports.push(
+			Array.from({ length: PER_CAN }, (_, k) => {
+				if (k > 0) {
+					if (level >= 95) {
+						level = 1 + random() * 3;
+						counts.emptied++;
+						crossed = false;
+					} else level = Math.min(100, level + 3 + random() * 2);
+				}
+				if (level >= 80 && !crossed) {
+					counts.full++;
+					crossed = true;
+				}
+				return { id: `${canId}-${k}`, can_id: canId, level: level.toFixed(2), reportedAt: new Date(start + k * 1_000 + c).toISOString() };
+			})
+		);
+		expected.set(canId, counts);
+	}
+	return { reports, expected };
+}
+
+describe.each(KINDS)("on %s", kind => {
+	let sys: Deployment;
+	let pg: Client;
+	const heard: CanAlert[] = [];
+
+	beforeAll(async () => {
+		sys = await startDeployment(kind, {
+			layout: [
+				["gateway", ["rest", "systemManager", "pilot", "db"]],
+				["trashReport-1", ["trashReport"]],
+				["trashReport-2", ["trashReport"]]
+			]
+		});
+		pg = new Client({ connectionString: sys.env.DB_URI });
+		await pg.connect();
+		await sys.broker.createService({
+			name: "alert-listener",
+			events: {
+				"can.*"(ctx: { params: CanAlert }) {
+					heard.push(ctx.params);
+				}
+			}
+		} as ServiceSchema);
+	}, 120_000);
+	afterAll(async () => {
+		await pg?.end();
+		await sys?.stop();
+	});
+
+	const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
+
+	it(`raises one can.emptied per collection and one can.full per fill cycle over ${CANS * PER_CAN} reports, a consumer killed -9 mid-burst`, async () => {
+		const { reports, expected } = burst(kind);
+		// each can's first report first, so that its first fill cycle starts there whatever the order after
+		await Promise.all(reports.map(can => sys.broker.sendToChannel(CHANNEL, can[0])));
+		await eventually(async () => (await applied()) === CANS, 20_000);
+
+		const rest = reports[0].slice(1).flatMap((_, k) => reports.map(can => can[k + 1]));
+		const victim = sys.procs.find(p => p.name === "trashReport-2")!;
+		for (let sent = 0; sent < rest.length; sent += 500) {
+			await Promise.all(rest.slice(sent, sent + 500).map(r => sys.broker.sendToChannel(CHANNEL, r)));
+			if (sent === 3_000) await sys.kill(victim, "SIGKILL");
+		}
+		await sys.spawn("trashReport-2", ["trashReport"]);
+		await eventually(async () => (await applied()) === CANS * PER_CAN, 240_000, 500);
+		// the alerts follow the reports on their own channel: wait until none has come for 3 s
+		let count = -1;
+		await eventually(
+			async () => {
+				const settled = heard.length === count;
+				count = heard.length;
+				return settled;
+			},
+			60_000,
+			3_000
+		);
+
+		const ids = heard.map(a => a.id);
+		expect(ids.length - new Set(ids).size).toBe(0);
+		for (const [canId, { emptied, full }] of expected) {
+			const mine = heard.filter(a => a.canId === canId);
+			expect({ canId, emptied: mine.filter(a => a.type === "can.emptied").length, full: mine.filter(a => a.type === "can.full").length }).toEqual({
+				canId,
+				emptied,
+				full
+			});
+			const { rows } = await pg.query(`SELECT count(*) FROM collections WHERE "canId" = $1`, [canId]);
+			expect(Number(rows[0].count)).toBe(emptied);
+		}
+	}, 420_000);
+});
