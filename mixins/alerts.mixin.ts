@@ -39,6 +39,8 @@ interface AlertsVars {
 	stores: AlertStores & { levels: Store<LevelDoc> };
 	alertMetrics: MetricRegistry | null;
 	alertTimers: NodeJS.Timeout[];
+	/** Until then this node may not know every listener yet: its events would reach none of them. */
+	discoveredAt: number;
 }
 
 interface AlertsMethods {
@@ -62,6 +64,8 @@ export const WEBHOOK_TIMEOUT_MS = 5_000;
  * the other URLs.
  */
 export const WEBHOOK_IN_FLIGHT = 64;
+/** How long a started node waits before its first alert event: a few heartbeats (LIVENESS, 0.5 s), for discovery. */
+const DISCOVERY_MS = 2_000;
 /** How often a held message tells JetStream it is still being worked on (its ack wait is 5 s). */
 const WORKING_EVERY_MS = 1_000;
 
@@ -76,13 +80,16 @@ const working = (raw: unknown) => (raw as { working?: () => void } | null)?.work
  * raises `can.silent` for cans that stopped reporting.
  *
  * Exactly once, and where it is not: each published copy carries its own id, and whoever handles
- * a copy first claims the alert for that copy with one compare-and-set, then broadcasts, then marks
- * it done, and only then acks. Another copy that finds the claim acks at once: the claimant's copy
- * stays unacked until done, so if its consumer dies (kill -9) the bus redelivers that copy, which
- * finds its own claim and finishes the job. The one window left is a death between the broadcast
- * and the mark: the redelivered copy broadcasts again (a duplicate, never a loss). Webhooks are
- * claimed the same way per alert and URL; there a death between the receiver's 2xx and the mark
- * POSTs again, so receivers deduplicate on `X-Alert-Id`.
+ * a copy first claims the alert for that copy with one compare-and-set, marks it done, broadcasts,
+ * and only then acks. Another copy that finds the claim acks at once: the claimant's copy stays
+ * unacked until done, so if its consumer dies (kill -9) the bus redelivers that copy, which finds
+ * its own claim and finishes the job. The one window left is a death between the mark and the
+ * broadcast (no I/O between them): the event is then missed, never repeated. A repeat was the
+ * other choice (broadcast, then mark: a store round trip wide, many alerts in it under a burst;
+ * fleet-burst.spec saw 7 in 800); Moleculer events are not durable anyway (a listener that is down
+ * misses them), which is what the webhooks are for. Webhooks are claimed the same way per alert
+ * and URL; there a death between the receiver's 2xx and the mark POSTs again, so receivers
+ * deduplicate on `X-Alert-Id`.
  */
 export function AlertsMixin(): Partial<ServiceSchema> {
 	const schema: Partial<ServiceSchema<AlertsSettings, AlertsMethods, AlertsVars>> = {
@@ -165,15 +172,19 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 				}
 			},
 
-			/** Claim, broadcast, mark done: one event per alert id (see the mixin's comment for the one crash window). */
+			/** Claim, mark done, broadcast: one event per alert id (see the mixin's comment for the crash window). */
 			async emitOnce({ alert, copy }: AlertMessage, ctx: Context, raw: unknown): Promise<void> {
+				// a replica that just (re)started takes a backlog at once, before the other nodes told it
+				// who listens: an event broadcast then reaches nobody
+				if (Date.now() < this.discoveredAt) await this.waitWhileRunning(this.discoveredAt - Date.now());
 				const doc = { _id: alert.id, type: alert.type, canId: alert.canId, at: alert.at };
 				const state = await this.storeRetrying(() => claim(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
 				if (state !== "mine") return void this.logger.debug(`Alert ${alert.id}: ${state === "done" ? "raised before" : "another copy raises it"}`);
+				await this.storeRetrying(() => markDone(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
+				// nothing between the mark and the broadcast waits: a kill -9 there is the one way to miss it
 				await ctx.broadcast(alert.type, alert);
 				this.alertMetrics?.increment(ALERT_METRICS.alerts, { type: alert.type });
 				this.logger.info(`Alert ${alert.id}`);
-				await this.storeRetrying(() => markDone(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
 			},
 
 			/** POSTs one alert to one receiver, once, retrying with backoff until it answers 2xx or the broker stops. */
@@ -258,6 +269,7 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 		},
 
 		started() {
+			this.discoveredAt = Date.now() + DISCOVERY_MS;
 			const every = (ms: number, task: () => Promise<unknown>, what: string) => {
 				const run = () => task().catch(err => this.logger.warn(`${what} failed:`, (err as Error).message));
 				this.alertTimers.push(setInterval(run, ms).unref());

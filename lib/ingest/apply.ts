@@ -237,12 +237,26 @@ const alert = (type: CanAlert["type"], canId: string, key: string, at: string, l
 	fullThreshold
 });
 
+/** A window of a can's points cut into its fill cycles: before the first drop, then from each drop on. */
+function cycles(points: Point[], drops: Emptying[]): Point[][] {
+	const cut = [-Infinity, ...drops.map(d => d.at), Infinity];
+	return cut.slice(1).map((end, i) => points.filter(p => p.at >= cut[i] && p.at < end));
+}
+
+/** The first report at or above the threshold of each cycle, when it is one of this batch's. */
+const crossingsIn = (parts: Point[][], threshold: number, batchIds: Set<string>) =>
+	parts.map(part => {
+		const at = fullSince(part, threshold);
+		const crossing = at == null ? undefined : part.find(p => p.at === at);
+		return crossing && batchIds.has(crossing.id) ? crossing : undefined;
+	});
+
 /**
  * The time each emptying of `drops` is known by. Reports that arrive out of order can show one
  * collection first as a drop to one report, then (once an earlier report arrives) to another: the
  * first time it was recorded stays its name, so it is one collection, one `can.emptied`, and its
- * cycle one `can.full`. Looked up (stored level, then the collections) only for the drops that
- * matter: those of this batch's reports, and the last one (the current cycle's start).
+ * cycle one `can.full`. A drop to one of this batch's reports is recorded here (or found recorded);
+ * the others that `matter` (whose cycle this batch filled, and the last one) are looked up.
  */
 async function emptyingTimes(
 	stores: IngestStores,
@@ -250,22 +264,30 @@ async function emptyingTimes(
 	points: Point[],
 	drops: Emptying[],
 	before: LevelDoc | undefined,
-	batchIds: Set<string>
+	batchIds: Set<string>,
+	matters: (i: number) => boolean
 ): Promise<Map<number, string>> {
 	const known = new Map<number, string>();
 	for (const [i, d] of drops.entries()) {
-		const isLast = i === drops.length - 1;
-		if (!isLast && !batchIds.has(points.find(p => p.at === d.at)!.id)) continue;
+		if (!matters(i)) continue;
 		// the same collection: recorded after the last full report and before the next drop
-		const until = drops[i + 1]?.from;
-		const within = (t: string | undefined) => t != null && t > iso(d.from) && (until == null || t <= iso(until));
-		if (isLast && within(before?.lastEmptiedAt)) {
-			known.set(d.at, before!.lastEmptiedAt!);
+		const after = iso(d.from);
+		const until = drops[i + 1] ? iso(drops[i + 1].from) : undefined;
+		if (batchIds.has(points.find(p => p.at === d.at)!.id)) {
+			// this batch shows it: record it, unless it is recorded (atomically: replicas race here)
+			const emptiedAt = iso(d.at);
+			const doc = { _id: `${canId}|${emptiedAt}`, canId, emptiedAt, levelBefore: d.levelBefore, levelAfter: d.levelAfter };
+			known.set(d.at, (await stores.collections.insertUnlessWithin(doc, "canId", "emptiedAt", after, until)).emptiedAt);
+			continue;
+		}
+		const last = before?.lastEmptiedAt;
+		if (until == null && last != null && last > after) {
+			known.set(d.at, last);
 			continue;
 		}
 		const recorded = await stores.collections.recent("canId", [canId], "emptiedAt", {
 			from: iso(d.from + 1),
-			...(until != null ? { to: iso(until + 1) } : {}),
+			...(until != null ? { to: iso(drops[i + 1].from + 1) } : {}),
 			limit: 10
 		});
 		known.set(d.at, recorded.at(-1)?.emptiedAt ?? iso(d.at));
@@ -275,7 +297,8 @@ async function emptyingTimes(
 
 /**
  * A touched can's cycle, trend and the alerts of `batchIds`' reports, from its recent history in
- * time order, its emptyings' known times and the level stored before this batch.
+ * time order cut into cycles, its emptyings' known times and the level stored before this batch.
+ * A batch can hold reports of several cycles of a can: each cycle it filled raises its `can.full`.
  */
 export function analyse(
 	canId: string,
@@ -286,40 +309,37 @@ export function analyse(
 	threshold: number,
 	batchIds: Set<string>
 ) {
-	const lastDrop = drops.at(-1);
-	// No drop in the window: the cycle began with its first point, or earlier (a long cycle, beyond
-	// the window) where the stored level says; a late report can move that start back.
+	const parts = cycles(points, drops);
+	const knownAs = (d: Emptying) => known.get(d.at) ?? iso(d.at);
+	// The oldest cycle of the window began before it: where the stored level says (a late report
+	// does not rename it), or with the window's first report for a new can.
 	const first = points.length ? iso(points[0].at) : undefined;
-	const cycleStartedAt = lastDrop
-		? (known.get(lastDrop.at) ?? iso(lastDrop.at))
-		: before?.cycleStartedAt && (!first || before.cycleStartedAt < first)
-			? before.cycleStartedAt
-			: first;
-	const cycle = lastDrop ? points.filter(p => p.at >= lastDrop.at) : points.filter(p => !cycleStartedAt || p.at >= Date.parse(cycleStartedAt));
-	const t = trend(cycle);
-	const full = fullSince(cycle, threshold);
+	const startOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : (before?.cycleStartedAt ?? first));
+	const current = parts.at(-1)!;
+	const cycleStartedAt = startOf(parts.length - 1);
+	const t = trend(current);
+	const full = fullSince(current, threshold);
 	const alerts: CanAlert[] = [];
-	const collections: CollectionDoc[] = [];
 	for (const d of drops) {
 		const after = points.find(p => p.at === d.at)!;
 		if (!batchIds.has(after.id)) continue;
-		const emptiedAt = known.get(d.at) ?? iso(d.at);
-		collections.push({ _id: `${canId}|${emptiedAt}`, canId, emptiedAt, levelBefore: d.levelBefore, levelAfter: d.levelAfter });
+		const emptiedAt = knownAs(d);
 		alerts.push(alert("can.emptied", canId, emptiedAt, emptiedAt, d.levelAfter, threshold));
 	}
 	// once per fill cycle: the id is the cycle's, whichever report crossed first
-	const crossing = full == null ? undefined : cycle.find(p => p.at === full);
-	if (crossing && batchIds.has(crossing.id) && cycleStartedAt)
-		alerts.push(alert("can.full", canId, cycleStartedAt, iso(crossing.at), crossing.level, threshold));
+	for (const [i, crossing] of crossingsIn(parts, threshold, batchIds).entries()) {
+		const key = startOf(i);
+		if (crossing && key) alerts.push(alert("can.full", canId, key, iso(crossing.at), crossing.level, threshold));
+	}
 	const derived: Partial<LevelDoc> = {
 		fillRate: t?.rate,
 		trendLevel: t?.level,
 		trendAt: t ? iso(t.at) : undefined,
 		cycleStartedAt,
 		fullSince: full == null ? undefined : iso(full),
-		lastEmptiedAt: lastDrop ? (known.get(lastDrop.at) ?? iso(lastDrop.at)) : before?.lastEmptiedAt
+		lastEmptiedAt: drops.length ? knownAs(drops.at(-1)!) : before?.lastEmptiedAt
 	};
-	return { derived, alerts, collections };
+	return { derived, alerts };
 }
 
 /** Applies a batch (a few multi-row statements and one read per table, not per report). */
@@ -340,18 +360,18 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	const byCan = new Map<string, HistoryDoc[]>();
 	for (const h of recent) byCan.set(h.canId, [...(byCan.get(h.canId) ?? []), h]);
 	const alerts: CanAlert[] = [];
-	const collections: CollectionDoc[] = [];
 	const batchIds = new Set(history.keys());
 	for (const [canId, doc] of newest) {
 		const points = timeline((byCan.get(canId) ?? []).map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
 		const drops = emptyings(points, settings.emptiedDrop);
-		const known = drops.length ? await emptyingTimes(stores, canId, points, drops, before.get(canId), batchIds) : new Map<number, string>();
-		const analysed = analyse(canId, points, drops, known, before.get(canId), thresholdOf(registry.get(canId), settings), batchIds);
+		const threshold = thresholdOf(registry.get(canId), settings);
+		const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+		const matters = (i: number) => i === drops.length - 1 || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
+		const known = drops.length ? await emptyingTimes(stores, canId, points, drops, before.get(canId), batchIds, matters) : new Map<number, string>();
+		const analysed = analyse(canId, points, drops, known, before.get(canId), threshold, batchIds);
 		Object.assign(doc, analysed.derived);
 		alerts.push(...analysed.alerts);
-		collections.push(...analysed.collections);
 	}
-	if (collections.length) await stores.collections.insertMany(collections);
 	// published before the statuses: a crash in between raises them again, never loses them
 	if (alerts.length) await raise(alerts);
 	// A late report does not set the level, but it is a point of its cycle: the trend takes it in.

@@ -164,6 +164,14 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 				return n <= q.limit;
 			});
 		},
+		insertUnlessWithin: (doc, field, order, after, until) =>
+			lock.run(`${field}|${String(doc[field])}`, async () => {
+				const range = { $gt: after, ...(until != null ? { $lte: until } : {}) };
+				const [found] = ((await db().findAsync({ [field]: doc[field], [order]: range })) as T[]).sort(byOrder(order)).reverse();
+				if (found) return found;
+				await writing(() => upsert(doc));
+				return doc;
+			}),
 		async insertMany(docs) {
 			const inserted = await writeEach(
 				docs.map(d => ({ ...d })),

@@ -125,6 +125,28 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 			return docsOf(rows as Record<string, unknown>[]);
 		},
 		insertMany: docs => upsert(docs, { insertOnly: true }),
+		// a transaction-scoped advisory lock per value: the second replica waits, then its SELECT
+		// (a new snapshot, READ COMMITTED) sees the first one's row
+		insertUnlessWithin: (doc, field, order, after, until) =>
+			adapter.db.transaction(async transaction => {
+				const value = (doc as Record<string, unknown>)[field];
+				await adapter.db.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, { bind: [`${table}|${String(value)}`], transaction });
+				const [rows] = await adapter.db.query(
+					`SELECT * FROM ${q(table)} WHERE ${q(field)} = $1 AND ${q(order)} > $2${until != null ? ` AND ${q(order)} <= $3` : ""} ORDER BY ${q(order)} LIMIT 1`,
+					{ bind: until != null ? [value, after, until] : [value, after], transaction }
+				);
+				const [found] = docsOf(rows as Record<string, unknown>[]);
+				if (found) return found;
+				const cols = Object.keys(doc).filter(c => (doc as Record<string, unknown>)[c] !== undefined);
+				await adapter.db.query(
+					`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")}) ON CONFLICT ("_id") DO NOTHING`,
+					{
+						bind: cols.map(c => (doc as Record<string, unknown>)[c]),
+						transaction
+					}
+				);
+				return doc;
+			}),
 		removeWhere: (field, value) => adapter.model.destroy({ where: { [field]: value } }),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
 		put: async doc => void (await upsert([doc])),

@@ -30,6 +30,13 @@ export interface Store<T extends { _id: string }> {
 	 * window, newest first per value (values in no particular order).
 	 */
 	recent(field: keyof T & string, values: string[], order: keyof T & string, query: RecentQuery): Promise<T[]>;
+	/**
+	 * Inserts `doc` unless a document with the same `field` value already has its `order` in
+	 * (`after`, `until`]; resolves with the earliest such document, or `doc` when it inserted it.
+	 * Atomic per `field` value, also between processes (two replicas that see one event by two
+	 * different reports record it once).
+	 */
+	insertUnlessWithin(doc: T, field: keyof T & string, order: keyof T & string, after: string, until?: string): Promise<T>;
 	/** Inserts the documents whose ids are not stored yet (one statement on SQL); resolves with the ids inserted. */
 	insertMany(docs: T[]): Promise<Set<string>>;
 	/** Removes the documents whose `field` is `value`; returns how many. */

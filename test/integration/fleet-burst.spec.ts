@@ -10,6 +10,7 @@ import { CHANNEL } from "../../lib/ingest/report";
 import { startDeployment } from "../../harness/deployment";
 import type { Deployment, DeploymentKind } from "../../harness/deployment";
 import { eventually } from "../../harness/system";
+import { listenerKnown } from "../support/events";
 
 const KINDS = (process.env.BURST_DEPLOYMENTS ?? "nats").split(",") as DeploymentKind[];
 const CANS = 10;
@@ -80,6 +81,8 @@ describe.each(KINDS)("on %s", kind => {
 				}
 			}
 		} as ServiceSchema);
+		// the replicas broadcast only to listeners they know of: wait until they know this one
+		await listenerKnown(sys, "can.*");
 	}, 120_000);
 	afterAll(async () => {
 		await pg?.end();

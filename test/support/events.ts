@@ -1,0 +1,26 @@
+import type { Deployment } from "../../harness/deployment";
+import { eventually } from "../../harness/system";
+
+/**
+ * Waits until every trashReport replica knows of the test node's listener of `event`: a node
+ * broadcasts an event only to the listeners its registry holds, and a service created after the
+ * deployment started reaches the others' registries with the next INFO.
+ */
+export async function listenerKnown(sys: Deployment, event: string): Promise<void> {
+	const replicas = sys.procs.filter(p => p.services.includes("trashReport"));
+	await eventually(
+		async () => {
+			for (const proc of replicas) {
+				const events = await sys.broker.call<{ name: string; endpoints?: { nodeID: string }[] }[], object>(
+					"$node.events",
+					{ onlyLocal: false, withEndpoints: true },
+					{ nodeID: proc.nodeID }
+				);
+				if (!events.some(e => e.name === event && e.endpoints?.some(ep => ep.nodeID === sys.broker.nodeID))) return false;
+			}
+			return true;
+		},
+		20_000,
+		200
+	);
+}
