@@ -60,10 +60,11 @@ export interface CanDoc {
 	fullThreshold?: number;
 }
 
-/** An emptying, keyed `<canId>|<emptiedAt>`. */
+/** An emptying, keyed `<canId>|<emptiedAt>`: the drop from the report at `fromAt` to the one at `emptiedAt`. */
 export interface CollectionDoc {
 	_id: string;
 	canId: string;
+	fromAt: string;
 	emptiedAt: string;
 	levelBefore: number;
 	levelAfter: number;
@@ -125,6 +126,7 @@ export const INGEST_TABLES: Record<keyof IngestStores, Columns> = {
 		DataTypes => ({
 			_id: { type: DataTypes.STRING(100), primaryKey: true },
 			canId: { type: DataTypes.STRING(64), allowNull: false },
+			fromAt: { type: DataTypes.STRING(30), allowNull: false },
 			emptiedAt: { type: DataTypes.STRING(30), allowNull: false },
 			levelBefore: { type: DataTypes.DOUBLE, allowNull: false },
 			levelAfter: { type: DataTypes.DOUBLE, allowNull: false }
@@ -255,49 +257,56 @@ const crossingsIn = (parts: Point[][], threshold: number, batchIds: Set<string>)
  * The time each emptying of `drops` is known by. Reports that arrive out of order can show one
  * collection first as a drop to one report, then (once an earlier report arrives) to another: the
  * first time it was recorded stays its name, so it is one collection, one `can.emptied`, and its
- * cycle one `can.full`. A drop to one of this batch's reports is recorded here (or found recorded);
- * the others that `matter` (whose cycle this batch filled, and the last one) are looked up.
+ * cycle one `can.full`. Only the drops that `matter` are named: those to this batch's reports,
+ * those whose cycle this batch filled, and the last one (the current cycle's start).
  */
 async function emptyingTimes(
 	stores: IngestStores,
 	canId: string,
-	points: Point[],
 	drops: Emptying[],
 	before: LevelDoc | undefined,
-	batchIds: Set<string>,
 	matters: (i: number) => boolean
 ): Promise<Map<number, string>> {
 	const known = new Map<number, string>();
+	const span = { start: "fromAt", end: "emptiedAt" } as const;
 	for (const [i, d] of drops.entries()) {
 		if (!matters(i)) continue;
-		// the same collection: recorded after the last full report and before the next drop
-		const after = iso(d.from);
-		const until = drops[i + 1] ? iso(drops[i + 1].from) : undefined;
-		if (batchIds.has(points.find(p => p.at === d.at)!.id)) {
-			// this batch shows it: record it, unless it is recorded (atomically: replicas race here)
-			const emptiedAt = iso(d.at);
-			const doc = { _id: `${canId}|${emptiedAt}`, canId, emptiedAt, levelBefore: d.levelBefore, levelAfter: d.levelAfter };
-			known.set(d.at, (await stores.collections.insertUnlessWithin(doc, "canId", "emptiedAt", after, until)).emptiedAt);
-			continue;
-		}
+		// The same collection, recorded through other reports: its drop overlaps this one. (A later
+		// collection does not: it follows a refill, after this drop's report.)
+		const [from, to] = [iso(d.from), iso(d.at)];
+		// usually the stored level names it already
 		const last = before?.lastEmptiedAt;
-		if (until == null && last != null && last > after) {
+		if (last != null && last > from && last <= to) {
 			known.set(d.at, last);
 			continue;
 		}
-		const recorded = await stores.collections.recent("canId", [canId], "emptiedAt", {
-			from: iso(d.from + 1),
-			...(until != null ? { to: iso(drops[i + 1].from + 1) } : {}),
-			limit: 10
-		});
-		known.set(d.at, recorded.at(-1)?.emptiedAt ?? iso(d.at));
+		// else record it, unless it is recorded: atomically, as replicas race here, so that every
+		// batch that needs its name (for its can.emptied, or its cycle's can.full) gets the same one
+		const doc = { _id: `${canId}|${to}`, canId, fromAt: from, emptiedAt: to, levelBefore: d.levelBefore, levelAfter: d.levelAfter };
+		known.set(d.at, (await stores.collections.insertUnlessOverlapping(doc, "canId", span)).emptiedAt);
 	}
 	return known;
 }
 
 /**
+ * When the oldest cycle of a can's window began (it began before the window): where the stored
+ * level says, unless that cycle is a later one (a late report of an earlier cycle); then, when this
+ * batch filled that cycle and needs its name, the collection before it, or the window's first
+ * report for the can's first cycle.
+ */
+async function oldestStart(stores: IngestStores, canId: string, points: Point[], drops: Emptying[], before: LevelDoc | undefined, needed: boolean) {
+	const first = points.length ? iso(points[0].at) : undefined;
+	const stored = before?.cycleStartedAt;
+	if (stored && (drops.length === 0 || stored <= iso(drops[0].from))) return stored;
+	if (!needed || !first) return stored ?? first;
+	const [previous] = await stores.collections.recent("canId", [canId], "emptiedAt", { to: iso(points[0].at + 1), limit: 1 });
+	return previous?.emptiedAt ?? first;
+}
+
+/**
  * A touched can's cycle, trend and the alerts of `batchIds`' reports, from its recent history in
- * time order cut into cycles, its emptyings' known times and the level stored before this batch.
+ * time order cut into cycles, its emptyings' known times, when the oldest cycle of the window
+ * began (`oldestStart`) and the level stored before this batch.
  * A batch can hold reports of several cycles of a can: each cycle it filled raises its `can.full`.
  */
 export function analyse(
@@ -305,16 +314,14 @@ export function analyse(
 	points: Point[],
 	drops: Emptying[],
 	known: Map<number, string>,
+	oldestStart: string | undefined,
 	before: LevelDoc | undefined,
 	threshold: number,
 	batchIds: Set<string>
 ) {
 	const parts = cycles(points, drops);
 	const knownAs = (d: Emptying) => known.get(d.at) ?? iso(d.at);
-	// The oldest cycle of the window began before it: where the stored level says (a late report
-	// does not rename it), or with the window's first report for a new can.
-	const first = points.length ? iso(points[0].at) : undefined;
-	const startOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : (before?.cycleStartedAt ?? first));
+	const startOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : oldestStart);
 	const current = parts.at(-1)!;
 	const cycleStartedAt = startOf(parts.length - 1);
 	const t = trend(current);
@@ -367,15 +374,25 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 		const threshold = thresholdOf(registry.get(canId), settings);
 		const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
 		const matters = (i: number) => i === drops.length - 1 || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
-		const known = drops.length ? await emptyingTimes(stores, canId, points, drops, before.get(canId), batchIds, matters) : new Map<number, string>();
-		const analysed = analyse(canId, points, drops, known, before.get(canId), threshold, batchIds);
+		const known = drops.length ? await emptyingTimes(stores, canId, drops, before.get(canId), matters) : new Map<number, string>();
+		const analysed = analyse(
+			canId,
+			points,
+			drops,
+			known,
+			await oldestStart(stores, canId, points, drops, before.get(canId), crossings[0] != null),
+			before.get(canId),
+			threshold,
+			batchIds
+		);
 		Object.assign(doc, analysed.derived);
 		alerts.push(...analysed.alerts);
 	}
 	// published before the statuses: a crash in between raises them again, never loses them
 	if (alerts.length) await raise(alerts);
 	// A late report does not set the level, but it is a point of its cycle: the trend takes it in.
-	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()], [...DERIVED]);
+	// (the cycle's start and the last emptying only move forward: a stale batch does not undo a newer one's)
+	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()], [...DERIVED], ["cycleStartedAt", "lastEmptiedAt"]);
 
 	const statuses = new Map<string, ReportDoc>();
 	for (const { report, receivedAt } of items) {

@@ -12,7 +12,7 @@ import { NeDbAdapter, nedbStore } from "./nedb";
 import type { SqlAdapter } from "./sql";
 import type { Columns, Store } from "./store";
 
-export type { Columns, RecentQuery, Store } from "./store";
+export type { Columns, RecentQuery, Span, Store } from "./store";
 export { indexed } from "./store";
 
 export type StoreAdapter = NeDbAdapter | SqlAdapter;

@@ -1,7 +1,7 @@
 import DbService from "moleculer-db";
 import lockfile from "proper-lockfile";
 import { KeyedLock } from "./keyed-lock";
-import type { RecentQuery, Store } from "./store";
+import type { RecentQuery, Span, Store } from "./store";
 
 /** How many of the newest documents per indexed value a NeDB store keeps in memory (TREND_WINDOW reads 40). */
 const RECENT_KEPT = 64;
@@ -147,6 +147,11 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 	}
 	const cacheable = (field: string, order: string, q: RecentQuery) =>
 		index?.[0] === field && index[1] === order && q.from == null && q.to == null && q.limit <= RECENT_KEPT;
+	async function findOverlapping(field: keyof T & string, value: string, span: Span<T>, from: string, to: string): Promise<T | null> {
+		await ready();
+		const docs = (await db().findAsync({ [field]: value, [span.start]: { $lt: to }, [span.end]: { $gt: from } })) as T[];
+		return docs.sort(byOrder(span.end)).at(-1) ?? null;
+	}
 	/** Anything but an insert may have changed or removed a kept document: forget them all. */
 	function forgetNewest() {
 		generation++;
@@ -164,10 +169,10 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 				return n <= q.limit;
 			});
 		},
-		insertUnlessWithin: (doc, field, order, after, until) =>
+		overlapping: (field, value, span, from, to) => findOverlapping(field, value, span, from, to),
+		insertUnlessOverlapping: (doc, field, span) =>
 			lock.run(`${field}|${String(doc[field])}`, async () => {
-				const range = { $gt: after, ...(until != null ? { $lte: until } : {}) };
-				const [found] = ((await db().findAsync({ [field]: doc[field], [order]: range })) as T[]).sort(byOrder(order)).reverse();
+				const found = await findOverlapping(field, String(doc[field]), span, String(doc[span.start]), String(doc[span.end]));
 				if (found) return found;
 				await writing(() => upsert(doc));
 				return doc;
@@ -191,19 +196,30 @@ export function nedbStore<T extends { _id: string }>(adapter: NeDbAdapter, index
 		removeWhere: (field, value) => writing(() => db().removeAsync({ [field]: value }, { multi: true })),
 		all,
 		put: doc => writing(async () => void (await upsert(doc))),
-		async putManyIfNewer(docs, always = []) {
+		async putManyIfNewer(docs, always = [], forward = []) {
 			const isNewer = (current: Record<string, unknown> | null, doc: { version: string }) =>
 				!(current?.version != null && (current.version as string) >= doc.version);
-			const written = await writeEach(docs, isNewer);
+			// the `forward` fields never move back, also when the rest of the document is newer
+			const keepForward = (current: Record<string, unknown> | null, doc: Record<string, unknown>) => {
+				for (const f of forward) if (current?.[f] != null && (doc[f] == null || (current[f] as string) > (doc[f] as string))) doc[f] = current[f];
+			};
+			const written = await writeEach(
+				docs.map(d => ({ ...d })),
+				(current, doc) => isNewer(current, doc) && (keepForward(current, doc as Record<string, unknown>), true)
+			);
 			if (always.length === 0) return written;
 			// the older ones: only their `always` fields, where a document exists
 			await Promise.all(
 				docs
 					.filter(doc => !written.has(doc._id))
 					.map(doc =>
-						lock.run(doc._id, () =>
-							writing(() => db().updateAsync({ _id: doc._id }, { $set: Object.fromEntries(always.map(f => [f, doc[f] ?? null])) }, { upsert: false }))
-						)
+						lock.run(doc._id, async () => {
+							const current = (await db().findOneAsync({ _id: doc._id })) as Record<string, unknown> | null;
+							if (!current) return;
+							const fields: Record<string, unknown> = Object.fromEntries(always.map(f => [f, doc[f] ?? null]));
+							keepForward(current, fields);
+							await writing(() => db().updateAsync({ _id: doc._id }, { $set: fields }, { upsert: false }));
+						})
 					)
 			);
 			const now = (await db().findAsync({ _id: { $in: docs.map(d => d._id) } })) as (T & { version?: string })[];

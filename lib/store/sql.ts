@@ -2,7 +2,7 @@ import type { Service, ServiceBroker } from "moleculer";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
 import type { CursorOptions } from "moleculer-db-adapter-sequelize";
 import { DataTypes, Op, Sequelize } from "sequelize";
-import type { Model, ModelStatic } from "sequelize";
+import type { Model, ModelStatic, Transaction } from "sequelize";
 import { retrying, RETRIES } from "../retry";
 import type { Columns, Store } from "./store";
 
@@ -73,7 +73,7 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 	 */
 	async function upsert(
 		docs: object[],
-		how: { insertOnly?: true; condition?: (nextParam: number) => string; extra?: unknown[]; newer?: { always: string[] } } = {}
+		how: { insertOnly?: true; condition?: (nextParam: number) => string; extra?: unknown[]; newer?: { always: string[]; forward: string[] } } = {}
 	): Promise<Set<string>> {
 		if (docs.length === 0) return new Set();
 		// Rows in id order: concurrent batches from several replicas then lock rows in the same
@@ -84,9 +84,11 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
 		const newer = `(${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version")`;
 		const set = (c: string) =>
-			how.newer && !how.newer.always.includes(c)
-				? `${q(c)} = CASE WHEN ${newer} THEN EXCLUDED.${q(c)} ELSE ${q(table)}.${q(c)} END`
-				: `${q(c)} = EXCLUDED.${q(c)}`;
+			how.newer?.forward.includes(c)
+				? `${q(c)} = GREATEST(${q(table)}.${q(c)}, EXCLUDED.${q(c)})`
+				: how.newer && !how.newer.always.includes(c)
+					? `${q(c)} = CASE WHEN ${newer} THEN EXCLUDED.${q(c)} ELSE ${q(table)}.${q(c)} END`
+					: `${q(c)} = EXCLUDED.${q(c)}`;
 		const sql =
 			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
 			(how.insertOnly
@@ -100,6 +102,13 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		const [rows] = await adapter.db.query(sql, { bind });
 		const versions = new Map(docs.map(d => [(d as { _id: string })._id, (d as { version?: string }).version]));
 		return new Set((rows as { _id: string; version?: string }[]).filter(r => !how.newer || r.version === versions.get(r._id)).map(r => r._id));
+	}
+	async function findOverlapping(field: string, value: string, span: { start: string; end: string }, from: string, to: string, transaction?: Transaction) {
+		const [rows] = await adapter.db.query(
+			`SELECT * FROM ${q(table)} WHERE ${q(field)} = $1 AND ${q(span.start)} < $3 AND ${q(span.end)} > $2 ORDER BY ${q(span.end)} LIMIT 1`,
+			{ bind: [value, from, to], transaction }
+		);
+		return docsOf(rows as Record<string, unknown>[])[0] ?? null;
 	}
 	/** Raw rows as documents: absent fields absent, as on NeDB. */
 	const docsOf = (rows: Record<string, unknown>[]) => rows.map(row => Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T);
@@ -125,23 +134,20 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 			return docsOf(rows as Record<string, unknown>[]);
 		},
 		insertMany: docs => upsert(docs, { insertOnly: true }),
+		overlapping: (field, value, span, from, to) => findOverlapping(field, value, span, from, to),
 		// a transaction-scoped advisory lock per value: the second replica waits, then its SELECT
 		// (a new snapshot, READ COMMITTED) sees the first one's row
-		insertUnlessWithin: (doc, field, order, after, until) =>
+		insertUnlessOverlapping: (doc, field, span) =>
 			adapter.db.transaction(async transaction => {
-				const value = (doc as Record<string, unknown>)[field];
-				await adapter.db.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, { bind: [`${table}|${String(value)}`], transaction });
-				const [rows] = await adapter.db.query(
-					`SELECT * FROM ${q(table)} WHERE ${q(field)} = $1 AND ${q(order)} > $2${until != null ? ` AND ${q(order)} <= $3` : ""} ORDER BY ${q(order)} LIMIT 1`,
-					{ bind: until != null ? [value, after, until] : [value, after], transaction }
-				);
-				const [found] = docsOf(rows as Record<string, unknown>[]);
+				const d = doc as Record<string, unknown>;
+				await adapter.db.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, { bind: [`${table}|${String(d[field])}`], transaction });
+				const found = await findOverlapping(field, String(d[field]), span, String(d[span.start]), String(d[span.end]), transaction);
 				if (found) return found;
-				const cols = Object.keys(doc).filter(c => (doc as Record<string, unknown>)[c] !== undefined);
+				const cols = Object.keys(doc).filter(c => d[c] !== undefined);
 				await adapter.db.query(
 					`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")}) ON CONFLICT ("_id") DO NOTHING`,
 					{
-						bind: cols.map(c => (doc as Record<string, unknown>)[c]),
+						bind: cols.map(c => d[c]),
 						transaction
 					}
 				);
@@ -150,9 +156,9 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		removeWhere: (field, value) => adapter.model.destroy({ where: { [field]: value } }),
 		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
 		put: async doc => void (await upsert([doc])),
-		putManyIfNewer: (docs, always = []) =>
+		putManyIfNewer: (docs, always = [], forward = []) =>
 			always.length
-				? upsert(docs, { newer: { always } })
+				? upsert(docs, { newer: { always, forward } })
 				: upsert(docs, { condition: () => `${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version"` }),
 		putManyUnless: (docs, field, value) => upsert(docs, { condition: next => `${q(table)}.${q(field)} IS DISTINCT FROM $${next}`, extra: [value] }),
 		removeBefore: (field, value) => adapter.model.destroy({ where: { [field]: { [Op.lt]: value } } }),

@@ -13,6 +13,9 @@ export type Columns = ((types: typeof DataTypes) => ModelAttributes) & {
 /** A table's columns and the fields `recent` looks it up by. */
 export const indexed = (columns: (types: typeof DataTypes) => ModelAttributes, index: string[]): Columns => Object.assign(columns, { index });
 
+/** The fields holding a document's time span (ISO strings). */
+export type Span<T> = { start: keyof T & string; end: keyof T & string };
+
 /** `recent`'s window: `order` in [from, to), at most `limit` documents per value of `field`. */
 export interface RecentQuery {
 	from?: string;
@@ -31,12 +34,16 @@ export interface Store<T extends { _id: string }> {
 	 */
 	recent(field: keyof T & string, values: string[], order: keyof T & string, query: RecentQuery): Promise<T[]>;
 	/**
-	 * Inserts `doc` unless a document with the same `field` value already has its `order` in
-	 * (`after`, `until`]; resolves with the earliest such document, or `doc` when it inserted it.
-	 * Atomic per `field` value, also between processes (two replicas that see one event by two
+	 * The earliest (by `end`) document with this `field` value whose [`start`, `end`] span overlaps
+	 * (`from`, `to`], or null.
+	 */
+	overlapping(field: keyof T & string, value: string, span: Span<T>, from: string, to: string): Promise<T | null>;
+	/**
+	 * Inserts `doc` unless `overlapping` finds one for its own span; resolves with that one, or `doc`.
+	 * Atomic per `field` value, also between processes (two replicas that see one event through
 	 * different reports record it once).
 	 */
-	insertUnlessWithin(doc: T, field: keyof T & string, order: keyof T & string, after: string, until?: string): Promise<T>;
+	insertUnlessOverlapping(doc: T, field: keyof T & string, span: Span<T>): Promise<T>;
 	/** Inserts the documents whose ids are not stored yet (one statement on SQL); resolves with the ids inserted. */
 	insertMany(docs: T[]): Promise<Set<string>>;
 	/** Removes the documents whose `field` is `value`; returns how many. */
@@ -49,9 +56,9 @@ export interface Store<T extends { _id: string }> {
 	 * sorts in time order). Atomic per document, also between processes; one statement on SQL.
 	 * Ids must be distinct. Resolves with the ids it wrote. The `always` fields are written to an
 	 * existing document whatever its version (then it resolves with the ids whose stored document
-	 * now has the given version).
+	 * now has the given version); of those, the `forward` ones (ISO times) never move back.
 	 */
-	putManyIfNewer(docs: (T & { version: string })[], always?: (keyof T & string)[]): Promise<Set<string>>;
+	putManyIfNewer(docs: (T & { version: string })[], always?: (keyof T & string)[], forward?: (keyof T & string)[]): Promise<Set<string>>;
 	/** Writes each document unless the stored one's `field` is already `value`; the same guarantees. */
 	putManyUnless(docs: (Partial<T> & { _id: string })[], field: keyof T & string, value: string): Promise<Set<string>>;
 	/** Removes the documents whose `field` sorts before `value`; returns how many. */
