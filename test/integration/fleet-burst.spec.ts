@@ -9,35 +9,25 @@
  * 40 newer reports of its can, is never raised: 0–3 of about 210 in our runs (the test allows one per
  * can and prints the count).
  */
-import type { ServiceSchema } from "moleculer";
 import { Client } from "pg";
 import type { CanAlert, SimulatedReport } from "../../lib/contracts";
 import { CHANNEL } from "../../lib/ingest/report";
 import { startDeployment } from "../../harness/deployment";
 import type { Deployment, DeploymentKind } from "../../harness/deployment";
 import { eventually } from "../../harness/system";
-import { listenerKnown } from "../support/events";
+import { listenerKnown, listenToAlerts } from "../support/events";
+import { seededRandom } from "../support/random";
 
 const KINDS = (process.env.BURST_DEPLOYMENTS ?? "nats").split(",") as DeploymentKind[];
 const CANS = 10;
 const PER_CAN = 1_000;
-
-/** A seeded generator: the same burst every run. */
-function mulberry32(seed: number) {
-	return () => {
-		seed = (seed + 0x6d2b79f5) | 0;
-		let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 /**
  * Each can fills 1.5–2.5 points a report and is emptied (to 1–4 %) the report after it reaches 95 %:
  * a fill cycle is about 45 reports, more than a killed consumer holds of one can (see below).
  */
 function burst(kind: string) {
-	const random = mulberry32(20261203);
+	const random = seededRandom(20261203);
 	const start = Date.now() - 3 * 3_600_000;
 	const reports: SimulatedReport[][] = [];
 	const expected = new Map<string, { emptied: number; full: number }>();
@@ -82,14 +72,8 @@ describe.each(KINDS)("on %s", kind => {
 		});
 		pg = new Client({ connectionString: sys.env.DB_URI });
 		await pg.connect();
-		await sys.broker.createService({
-			name: "alert-listener",
-			events: {
-				"can.*"(ctx: { params: CanAlert }) {
-					heard.push(ctx.params);
-				}
-			}
-		} as ServiceSchema);
+		// what a subscriber of the alerts hears
+		await listenToAlerts(sys.broker, heard);
 		// the replicas broadcast only to listeners they know of: wait until they know this one
 		await listenerKnown(sys, "can.*");
 	}, 120_000);

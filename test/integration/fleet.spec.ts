@@ -3,13 +3,12 @@
  * PostgreSQL): the can registry, each can's level history, its fill rate and time to full,
  * its emptyings, the next round's pick list and the FIWARE view, all from the same ingest path.
  */
-import type { ServiceSchema } from "moleculer";
 import type { Can, CanAlert, CanLevel, Collection, LevelPoint } from "../../lib/contracts";
 import { ingestStats, startDeployment } from "../../harness/deployment";
 import { CHANNEL } from "../../lib/ingest/report";
 import type { Deployment, DeploymentKind } from "../../harness/deployment";
 import { eventually, startSystem } from "../../harness/system";
-import { listenerKnown } from "../support/events";
+import { listenerKnown, listenToAlerts } from "../support/events";
 import { ALL_SERVICES } from "../../lib/config";
 
 const KINDS = (process.env.DEPLOYMENTS ?? "embedded,nats,amqp").split(",") as DeploymentKind[];
@@ -29,14 +28,7 @@ describe.each(KINDS)("on %s", kind => {
 				? await startSystem(ALL_SERVICES, {}, { trashReport: { levelHistoryRetentionMs: 2 * HOUR } })
 				: await startDeployment(kind, { env: { LEVEL_HISTORY_RETENTION: RETENTION } });
 		// what a subscriber of the alerts hears
-		await sys.broker.createService({
-			name: "alert-listener",
-			events: {
-				"can.*"(ctx: { params: CanAlert }) {
-					alerts.push(ctx.params);
-				}
-			}
-		} as ServiceSchema);
+		await listenToAlerts(sys.broker, alerts);
 		if (kind !== "embedded") await listenerKnown(sys as Deployment, "can.*");
 	}, 120_000);
 	afterAll(() => sys?.stop());

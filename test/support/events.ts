@@ -1,5 +1,19 @@
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { Deployment } from "../../harness/deployment";
 import { eventually } from "../../harness/system";
+import type { CanAlert } from "../../lib/contracts";
+
+/** A service on the test's node that keeps every `can.*` alert it hears in `heard`. */
+export async function listenToAlerts(broker: ServiceBroker, heard: CanAlert[]): Promise<void> {
+	await broker.createService({
+		name: "alert-listener",
+		events: {
+			"can.*"(ctx: { params: CanAlert }) {
+				heard.push(ctx.params);
+			}
+		}
+	} as ServiceSchema);
+}
 
 /**
  * Waits until every trashReport replica knows of the test node's listener of `event`: a node

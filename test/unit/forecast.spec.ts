@@ -4,19 +4,10 @@
  */
 import { canState, currentCycle, downsample, emptyings, fullAt, fullSince, timeline, trend } from "../../lib/fleet/forecast";
 import type { Point } from "../../lib/fleet/forecast";
+import { seededRandom } from "../support/random";
 
 const HOUR = 3_600_000;
 const START = Date.UTC(2026, 0, 1, 6);
-
-/** A seeded generator, so a failure can be replayed. */
-function mulberry32(seed: number) {
-	return () => {
-		seed = (seed + 0x6d2b79f5) | 0;
-		let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 /** A sensor's noise: normal, σ = `sigma` points (Box–Muller). */
 const gaussian = (random: () => number, sigma: number) => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) * sigma;
@@ -34,7 +25,7 @@ function filling(
 }
 
 describe("fill rate and time to full on a noisy sensor (σ = 0.3 points)", () => {
-	const random = mulberry32(19);
+	const random = seededRandom(19);
 	// 8–20 % an hour: a can that is 40 % full is full within 2–5 h
 	const cans = Array.from({ length: 200 }, () => ({ rate: 8 + random() * 12, start: 5 + random() * 20 }));
 
@@ -60,7 +51,7 @@ describe("fill rate and time to full on a noisy sensor (σ = 0.3 points)", () =>
 });
 
 describe("reports late or twice", () => {
-	const points = filling(mulberry32(7), { rate: 10, start: 20, count: 12, everyMs: HOUR / 4, sigma: 0.5 });
+	const points = filling(seededRandom(7), { rate: 10, start: 20, count: 12, everyMs: HOUR / 4, sigma: 0.5 });
 	const inOrder = trend(timeline(points))!;
 
 	it("give the same trend in any order and with duplicates", () => {
