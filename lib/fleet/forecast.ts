@@ -45,10 +45,10 @@ export function emptyings(sorted: readonly Point[], drop: number): Emptying[] {
 	return found;
 }
 
-/** The points of the current fill cycle: from the first report after the last emptying. */
-export function currentCycle(sorted: readonly Point[], drop: number): Point[] {
-	const last = emptyings(sorted, drop).at(-1);
-	return last ? sorted.filter(p => p.at >= last.at) : [...sorted];
+/** A timeline cut into its fill cycles: before the first drop, then from each drop's report on. */
+export function cycles(sorted: readonly Point[], drops: readonly Emptying[]): Point[][] {
+	const cut = [-Infinity, ...drops.map(d => d.at), Infinity];
+	return cut.slice(1).map((end, i) => sorted.filter(p => p.at >= cut[i] && p.at < end));
 }
 
 /** The median (a typed array sorts numerically, several times faster than an array with a comparator). */

@@ -10,7 +10,7 @@
  */
 import type { CanAlert, CanLevel, ReportRecord } from "../contracts";
 import { alertId } from "../fleet/alerts";
-import { canState, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
+import { canState, cycles, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
 import type { Emptying, Point } from "../fleet/forecast";
 import { indexed } from "../store";
 import type { Columns, Store } from "../store";
@@ -239,12 +239,6 @@ const alert = (type: CanAlert["type"], canId: string, key: string, at: string, l
 	fullThreshold
 });
 
-/** A window of a can's points cut into its fill cycles: before the first drop, then from each drop on. */
-function cycles(points: Point[], drops: Emptying[]): Point[][] {
-	const cut = [-Infinity, ...drops.map(d => d.at), Infinity];
-	return cut.slice(1).map((end, i) => points.filter(p => p.at >= cut[i] && p.at < end));
-}
-
 /** The first report at or above the threshold of each cycle, when it is one of this batch's. */
 const crossingsIn = (parts: Point[][], threshold: number, batchIds: Set<string>) =>
 	parts.map(part => {
@@ -365,29 +359,29 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	const registry = new Map(registered.map(c => [c._id, c]));
 	const before = new Map(stored.map(l => [l._id, l]));
 	const byCan = new Map<string, HistoryDoc[]>();
-	for (const h of recent) byCan.set(h.canId, [...(byCan.get(h.canId) ?? []), h]);
+	for (const h of recent) {
+		const mine = byCan.get(h.canId);
+		if (mine) mine.push(h);
+		else byCan.set(h.canId, [h]);
+	}
 	const alerts: CanAlert[] = [];
 	const batchIds = new Set(history.keys());
-	for (const [canId, doc] of newest) {
-		const points = timeline((byCan.get(canId) ?? []).map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
-		const drops = emptyings(points, settings.emptiedDrop);
-		const threshold = thresholdOf(registry.get(canId), settings);
-		const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
-		const matters = (i: number) => i === drops.length - 1 || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
-		const known = drops.length ? await emptyingTimes(stores, canId, drops, before.get(canId), matters) : new Map<number, string>();
-		const analysed = analyse(
-			canId,
-			points,
-			drops,
-			known,
-			await oldestStart(stores, canId, points, drops, before.get(canId), crossings[0] != null),
-			before.get(canId),
-			threshold,
-			batchIds
-		);
-		Object.assign(doc, analysed.derived);
-		alerts.push(...analysed.alerts);
-	}
+	await Promise.all(
+		[...newest].map(async ([canId, doc]) => {
+			const points = timeline((byCan.get(canId) ?? []).map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
+			const drops = emptyings(points, settings.emptiedDrop);
+			const threshold = thresholdOf(registry.get(canId), settings);
+			const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+			const matters = (i: number) => i === drops.length - 1 || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
+			const [known, start] = await Promise.all([
+				drops.length ? emptyingTimes(stores, canId, drops, before.get(canId), matters) : new Map<number, string>(),
+				oldestStart(stores, canId, points, drops, before.get(canId), crossings[0] != null)
+			]);
+			const analysed = analyse(canId, points, drops, known, start, before.get(canId), threshold, batchIds);
+			Object.assign(doc, analysed.derived);
+			alerts.push(...analysed.alerts);
+		})
+	);
 	// published before the statuses: a crash in between raises them again, never loses them
 	if (alerts.length) await raise(alerts);
 	// A late report does not set the level, but it is a point of its cycle: the trend takes it in.

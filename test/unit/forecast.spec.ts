@@ -2,7 +2,7 @@
  * How a can's reports become its fill rate, its time to full, its emptyings and its state:
  * accurate on noisy sensors, and unmoved by reports that arrive late or twice.
  */
-import { canState, currentCycle, downsample, emptyings, fullAt, fullSince, timeline, trend } from "../../lib/fleet/forecast";
+import { canState, cycles, downsample, emptyings, fullAt, fullSince, timeline, trend } from "../../lib/fleet/forecast";
 import type { Point } from "../../lib/fleet/forecast";
 import { seededRandom } from "../support/random";
 
@@ -75,8 +75,11 @@ describe("emptyings and fill cycles", () => {
 		expect(emptyings(points, 30)).toEqual([{ from: START + 2 * HOUR, at: START + 3 * HOUR, levelBefore: 85, levelAfter: 4 }]);
 	});
 
-	it("starts the fill cycle at the last emptying", () => {
-		expect(currentCycle(points, 30).map(p => p.level)).toEqual([4, 10, 16, 40, 20]);
+	it("cuts the reports into fill cycles at each emptying", () => {
+		expect(cycles(points, emptyings(points, 30)).map(cycle => cycle.map(p => p.level))).toEqual([
+			[20, 50, 85],
+			[4, 10, 16, 40, 20]
+		]);
 	});
 
 	it("knows when a cycle first got full", () => {
