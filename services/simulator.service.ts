@@ -8,6 +8,7 @@ import type { Can, CanInput, GeoPoint, SimulatedCan, SimulatedReport, SimulatorS
 import { CHANNEL } from "../lib/ingest/report";
 import { backoffDelay, NO_RETRY } from "../lib/retry";
 import type { Backoff } from "../lib/retry";
+import { CAN_ID_PARAM } from "../lib/fleet/cans";
 
 /**
  * One simulated can. Its true level rises at `fillRate` % per hour from `base` at `since` (its
@@ -154,7 +155,7 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 
 		/** Empties a can, as a collection round does, and publishes its report at once (its new, low level). */
 		collect: {
-			params: { canId: { type: "string", min: 1, max: 64 } },
+			params: { canId: CAN_ID_PARAM },
 			async handler(ctx: Context<{ canId: string }>): Promise<SimulatedCan> {
 				const can = this.findCan(ctx.params.canId);
 				this.registerCans();

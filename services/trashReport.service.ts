@@ -17,7 +17,7 @@ import type {
 	ReportRecord,
 	ReportStatus
 } from "../lib/contracts";
-import { canInputParams, toCan, toCanDoc, toWasteContainer } from "../lib/fleet/cans";
+import { CAN_ID_PARAM, canInputParams, toCan, toCanDoc, toWasteContainer } from "../lib/fleet/cans";
 import { downsample } from "../lib/fleet/forecast";
 import { applyBatch, INGEST_TABLES, levelsView, thresholdOf, toLevel, toRecord } from "../lib/ingest/apply";
 import type { Applied, CanDoc, FleetSettings, IngestStores, Pending } from "../lib/ingest/apply";
@@ -173,7 +173,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 		/** Latest level and forecast of one can (404 when it never reported). */
 		get: {
-			params: { canId: { type: "string", min: 1, max: 64 } },
+			params: { canId: CAN_ID_PARAM },
 			openapi: {
 				summary: "The latest level of one can, with its fill rate and forecast",
 				response: "CanLevel",
@@ -189,7 +189,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		/** A can's applied levels in time order, optionally downsampled (the last level of each `step`). */
 		history: {
 			params: {
-				canId: { type: "string", min: 1, max: 64 },
+				canId: CAN_ID_PARAM,
 				from: timeParam("From this time on (ISO-8601)."),
 				to: timeParam("Before this time (ISO-8601)."),
 				step: {
@@ -262,7 +262,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 		/** One can; `format=ngsi-ld` (or `Accept: application/ld+json`) answers a FIWARE NGSI-LD WasteContainer. */
 		getCan: {
-			params: { canId: { type: "string", min: 1, max: 64 }, format: { type: "enum", values: ["json", "ngsi-ld"], optional: true }, $$strict: "remove" },
+			params: { canId: CAN_ID_PARAM, format: { type: "enum", values: ["json", "ngsi-ld"], optional: true }, $$strict: "remove" },
 			openapi: {
 				summary: "One can. With `format=ngsi-ld` or `Accept: application/ld+json`: the can as a FIWARE NGSI-LD `WasteContainer` entity",
 				response: "Can",
@@ -282,7 +282,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 		/** Forgets a can: its registration, level, history and collections (its reports' statuses stay). */
 		removeCan: {
-			params: { canId: { type: "string", min: 1, max: 64 } },
+			params: { canId: CAN_ID_PARAM },
 			openapi: {
 				summary: "Forgets a can: its registration, level, history and collections. A report it sends later makes it known again",
 				response: "Can",
@@ -304,7 +304,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		/** A can's emptyings, newest first. */
 		collections: {
 			params: {
-				canId: { type: "string", min: 1, max: 64 },
+				canId: CAN_ID_PARAM,
 				limit: { type: "number", integer: true, min: 1, max: 1_000, convert: true, optional: true },
 				$$strict: "remove"
 			},
@@ -455,10 +455,13 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		);
 		let read: { at: number; cans: Promise<CanDoc[]> } | null = null;
 		this.registry = () => {
-			if (!read || Date.now() - read.at > REGISTRY_MAX_AGE_MS) read = { at: Date.now(), cans: this.stores.cans.all() };
-			const cans = read.cans;
-			cans.catch(() => (read = null));
-			return cans;
+			if (!read || Date.now() - read.at > REGISTRY_MAX_AGE_MS) {
+				const fresh = { at: Date.now(), cans: this.stores.cans.all() };
+				// a failed read is not kept (nor does it forget a newer one)
+				fresh.cans.catch(() => read === fresh && (read = null));
+				read = fresh;
+			}
+			return read.cans;
 		};
 		this.forgetRegistry = () => (read = null);
 		this.counters = new IngestCounters(this.broker.isMetricsEnabled() ? this.broker.metrics : null);

@@ -6,9 +6,12 @@
 import type { Can, CanInput, CanLevel } from "../contracts";
 import type { CanDoc, LevelDoc } from "../ingest/apply";
 
+/** A can id in an action's params (the path's `:canId`): the same bound as the store's column. */
+export const CAN_ID_PARAM = { type: "string", min: 1, max: 64 } as const;
+
 /** The fields `PUT /cans/:canId` takes (fastest-validator); null clears a field. */
 export const canInputParams = {
-	canId: { type: "string", min: 1, max: 64 },
+	canId: CAN_ID_PARAM,
 	name: { type: "string", min: 1, max: 100, optional: true, nullable: true },
 	location: {
 		type: "object",
