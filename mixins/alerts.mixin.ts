@@ -269,7 +269,8 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 		},
 
 		started() {
-			this.discoveredAt = Date.now() + DISCOVERY_MS;
+			// on the embedded bus every listener is local: nothing to discover
+			this.discoveredAt = this.broker.transit ? Date.now() + DISCOVERY_MS : 0;
 			const every = (ms: number, task: () => Promise<unknown>, what: string) => {
 				const run = () => task().catch(err => this.logger.warn(`${what} failed:`, (err as Error).message));
 				this.alertTimers.push(setInterval(run, ms).unref());
