@@ -283,18 +283,43 @@ async function emptyingTimes(
 }
 
 /**
- * When the oldest cycle of a can's window began (it began before the window): where the stored
- * level says, unless that cycle is a later one (a late report of an earlier cycle); then, when this
- * batch filled that cycle and needs its name, the collection before it, or the window's first
- * report for the can's first cycle.
+ * The key of a can's first fill cycle in its `can.full` id (`can.full:<canId>:first`): the cycle
+ * with no collection before it. Every later cycle is keyed by the collection that began it. Not
+ * by its first report's time: which report is first depends on the order they arrive in, and a
+ * window that does not reach back to it cannot tell.
  */
-async function oldestStart(stores: IngestStores, canId: string, points: Point[], drops: Emptying[], before: LevelDoc | undefined, needed: boolean) {
+export const FIRST_CYCLE = "first";
+
+/** When a cycle began, and its key in its `can.full` id. */
+interface CycleStart {
+	at: string | undefined;
+	key: string | undefined;
+}
+
+/**
+ * When the oldest cycle of a can's window began (it began before the window), and its key: where
+ * the stored level says, unless that cycle is a later one (a late report of an earlier cycle, or a
+ * window that ends before the current cycle); then, when the cycle's key is needed, the collection
+ * before it, or none: the can's first cycle (which began where the stored level's cycle did while
+ * the can was never emptied, else at a report the window may not reach).
+ */
+async function oldestStart(
+	stores: IngestStores,
+	canId: string,
+	points: Point[],
+	drops: Emptying[],
+	before: LevelDoc | undefined,
+	needed: boolean
+): Promise<CycleStart> {
 	const first = points.length ? iso(points[0].at) : undefined;
 	const stored = before?.cycleStartedAt;
-	if (stored && (drops.length === 0 || stored <= iso(drops[0].from))) return stored;
-	if (!needed || !first) return stored ?? first;
+	const last = points.length ? iso(points.at(-1)!.at) : undefined;
+	const neverEmptied = before?.lastEmptiedAt == null;
+	if (stored && last && stored <= last && (drops.length === 0 || stored <= iso(drops[0].from))) return { at: stored, key: neverEmptied ? FIRST_CYCLE : stored };
+	if (!needed || !first) return { at: stored ?? first, key: undefined };
 	const [previous] = await stores.collections.recent("canId", [canId], "emptiedAt", { to: iso(points[0].at + 1), limit: 1 });
-	return previous?.emptiedAt ?? first;
+	if (previous) return { at: previous.emptiedAt, key: previous.emptiedAt };
+	return { at: (neverEmptied ? stored : undefined) ?? first, key: FIRST_CYCLE };
 }
 
 /**
@@ -308,14 +333,15 @@ export function analyse(
 	points: Point[],
 	drops: Emptying[],
 	known: Map<number, string>,
-	oldestStart: string | undefined,
+	oldest: CycleStart,
 	before: LevelDoc | undefined,
 	threshold: number,
 	batchIds: Set<string>
 ) {
 	const parts = cycles(points, drops);
 	const knownAs = (d: Emptying) => known.get(d.at) ?? iso(d.at);
-	const startOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : oldestStart);
+	const startOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : oldest.at);
+	const keyOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : oldest.key);
 	const current = parts.at(-1)!;
 	const cycleStartedAt = startOf(parts.length - 1);
 	const t = trend(current);
@@ -329,7 +355,7 @@ export function analyse(
 	}
 	// once per fill cycle: the id is the cycle's, whichever report crossed first
 	for (const [i, crossing] of crossingsIn(parts, threshold, batchIds).entries()) {
-		const key = startOf(i);
+		const key = keyOf(i);
 		if (crossing && key) alerts.push(alert("can.full", canId, key, iso(crossing.at), crossing.level, threshold));
 	}
 	const derived: Partial<LevelDoc> = {
@@ -341,6 +367,53 @@ export function analyse(
 		lastEmptiedAt: drops.length ? knownAs(drops.at(-1)!) : before?.lastEmptiedAt
 	};
 	return { derived, alerts };
+}
+
+const toPoint = (h: HistoryDoc): Point => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) });
+
+/**
+ * The cycle, trend and alerts of a window of a can's history (`points`, in time order), for the
+ * reports `batchIds`. `current`: the window ends at the can's newest report, so its last cycle is
+ * the current one (its start is named, and what it says is written to the level).
+ */
+async function analyseWindow(
+	stores: IngestStores,
+	canId: string,
+	points: Point[],
+	batchIds: Set<string>,
+	before: LevelDoc | undefined,
+	threshold: number,
+	settings: FleetSettings,
+	current: boolean
+) {
+	const drops = emptyings(points, settings.emptiedDrop);
+	const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+	const matters = (i: number) => (current && i === drops.length - 1) || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
+	const [known, start] = await Promise.all([
+		drops.length ? emptyingTimes(stores, canId, drops, before, matters) : new Map<number, string>(),
+		oldestStart(stores, canId, points, drops, before, crossings[0] != null)
+	]);
+	return analyse(canId, points, drops, known, start, before, threshold, batchIds);
+}
+
+/**
+ * The alerts of a can's reports that are older than its window: each from the TREND_WINDOW reports
+ * up to it (a drop to it, or its cycle's first crossing, needs nothing after it). Their ids are the
+ * ones the batch that should have raised them would have used, so a repeat is deduplicated.
+ */
+async function lateAlerts(stores: IngestStores, canId: string, late: HistoryDoc[], before: LevelDoc | undefined, threshold: number, settings: FleetSettings) {
+	const alerts: CanAlert[] = [];
+	let rest = [...late].sort((a, b) => (a.reportedAt < b.reportedAt ? 1 : a.reportedAt > b.reportedAt ? -1 : 0));
+	while (rest.length) {
+		const around = await stores.history.recent("canId", [canId], "reportedAt", { to: iso(Date.parse(rest[0].reportedAt) + 1), limit: TREND_WINDOW });
+		const points = timeline(around.map(toPoint));
+		const covered = new Set(points.map(p => p.id));
+		const ids = new Set(rest.filter(h => covered.has(h._id)).map(h => h._id));
+		if (ids.size) alerts.push(...(await analyseWindow(stores, canId, points, ids, before, threshold, settings, false)).alerts);
+		// one more read for the reports further back (rest[0] is always covered: it is the newest up to its time)
+		rest = rest.filter(h => !covered.has(h._id) && h !== rest[0]);
+	}
+	return alerts;
 }
 
 /** Applies a batch (a few multi-row statements and one read per table, not per report). */
@@ -358,28 +431,22 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	]);
 	const registry = new Map(registered.map(c => [c._id, c]));
 	const before = new Map(stored.map(l => [l._id, l]));
-	const byCan = new Map<string, HistoryDoc[]>();
-	for (const h of recent) {
-		const mine = byCan.get(h.canId);
-		if (mine) mine.push(h);
-		else byCan.set(h.canId, [h]);
-	}
+	const byCan = Map.groupBy(recent, h => h.canId);
+	const batchOf = Map.groupBy(history.values(), h => h.canId);
 	const alerts: CanAlert[] = [];
-	const batchIds = new Set(history.keys());
 	await Promise.all(
 		[...newest].map(async ([canId, doc]) => {
-			const points = timeline((byCan.get(canId) ?? []).map(h => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) })));
-			const drops = emptyings(points, settings.emptiedDrop);
 			const threshold = thresholdOf(registry.get(canId), settings);
-			const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
-			const matters = (i: number) => i === drops.length - 1 || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
-			const [known, start] = await Promise.all([
-				drops.length ? emptyingTimes(stores, canId, drops, before.get(canId), matters) : new Map<number, string>(),
-				oldestStart(stores, canId, points, drops, before.get(canId), crossings[0] != null)
-			]);
-			const analysed = analyse(canId, points, drops, known, start, before.get(canId), threshold, batchIds);
+			const points = timeline((byCan.get(canId) ?? []).map(toPoint));
+			const mine = batchOf.get(canId)!;
+			const analysed = await analyseWindow(stores, canId, points, new Set(mine.map(h => h._id)), before.get(canId), threshold, settings, true);
 			Object.assign(doc, analysed.derived);
 			alerts.push(...analysed.alerts);
+			// reports older than the window (redelivered long after, or just late): their alerts from their own
+			// neighbourhood, else a report whose consumer died before raising them would never raise them
+			const inWindow = new Set(points.map(p => p.id));
+			const late = mine.filter(h => !inWindow.has(h._id));
+			if (late.length) alerts.push(...(await lateAlerts(stores, canId, late, before.get(canId), threshold, settings)));
 		})
 	);
 	// published before the statuses: a crash in between raises them again, never loses them

@@ -44,6 +44,23 @@ export class SqlAdapter extends SequelizeDbAdapter {
 			indexes: index ? [{ fields: index }] : []
 		});
 		await retrying(RETRIES.tableSync, () => this.model.sync());
+		await this.addNewColumns();
+	}
+
+	/**
+	 * A table an earlier version created gains the columns added since: `sync()` creates a missing
+	 * table but never alters one. Only nullable columns (its rows have no value for them); `IF NOT
+	 * EXISTS`, as replicas starting together race here.
+	 */
+	private async addNewColumns(): Promise<void> {
+		const existing = await this.db.getQueryInterface().describeTable(this.table);
+		for (const [name, column] of Object.entries(this.model.getAttributes())) {
+			if (name in existing) continue;
+			if (column.allowNull === false) throw new Error(`Table "${this.table}" lacks the required column "${name}": migrate it by hand`);
+			const type = (column.type as { toSql(): string }).toSql();
+			await this.db.query(`ALTER TABLE "${this.table}" ADD COLUMN IF NOT EXISTS "${name}" ${type}`);
+			this.broker?.logger.info(`Table "${this.table}" gained column "${name}"`);
+		}
 	}
 
 	/** Absent fields are absent, as on NeDB, not `null`. */

@@ -97,8 +97,8 @@ describe("applyBatch on an in-memory store", () => {
 		await applyBatch(stores, [at("b", 85, 10)], options("n")); // redelivered: the same alert again
 		await applyBatch(stores, [at("d", 3, 30), at("e", 82, 40)], options("n"));
 		expect(raised.map(a => [a.type, a.id])).toEqual([
-			["can.full", "can.full:5:2026-01-01T00:00:00.000Z"],
-			["can.full", "can.full:5:2026-01-01T00:00:00.000Z"],
+			["can.full", "can.full:5:first"],
+			["can.full", "can.full:5:first"],
 			["can.emptied", "can.emptied:5:2026-01-01T00:30:00.000Z"],
 			["can.full", "can.full:5:2026-01-01T00:30:00.000Z"]
 		]);
@@ -106,6 +106,44 @@ describe("applyBatch on an in-memory store", () => {
 			expect.objectContaining({ canId: "5", emptiedAt: "2026-01-01T00:30:00.000Z", levelBefore: 90, levelAfter: 3 })
 		]);
 		expect(await stores.levels.get("5")).toMatchObject({ lastEmptiedAt: "2026-01-01T00:30:00.000Z", cycleStartedAt: "2026-01-01T00:30:00.000Z" });
+	});
+
+	it("keys a can's first fill cycle as its first, whichever of its reports arrives first", async () => {
+		const at = (id: string, level: number, m: number): Pending => ({
+			report: { id, canId: "4", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() },
+			receivedAt: "2026-01-01T02:00:00.000Z"
+		});
+		await applyBatch(stores, [at("late", 85, 10)], options("n"));
+		// an earlier report, also above the threshold, arrives after it: the cycle's first crossing moves, its key does not
+		await applyBatch(stores, [at("early", 82, 5)], options("n"));
+		await applyBatch(stores, [at("earliest", 20, 0)], options("n"));
+		expect(raised.map(a => [a.id, a.at])).toEqual([
+			["can.full:4:first", "2026-01-01T00:10:00.000Z"],
+			["can.full:4:first", "2026-01-01T00:05:00.000Z"]
+		]);
+	});
+
+	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
+		const at = (k: number, level: number): Pending => ({
+			report: { id: `k${k}`, canId: "6", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
+			receivedAt: "2026-01-01T02:00:00.000Z"
+		});
+		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		// 10, 20, … 90, 95, then emptied to 3 at minute 10 and filling a point a minute
+		const levels = Array.from({ length: 71 }, (_, k) => (k < 9 ? 10 + 10 * k : k === 9 ? 95 : k - 7));
+		const batch = (from: number, to: number) => levels.slice(from, to).map((level, i) => at(from + i, level));
+		await applyBatch(stores, batch(0, 7), options("n"));
+		// the batch with the crossing (minute 7) and the drop (minute 10): its consumer records the
+		// collection, then dies (kill -9) before the alerts are on the bus
+		const crash: ApplyOptions = { ...options("victim"), raise: () => Promise.reject(new Error("killed")) };
+		await expect(applyBatch(stores, batch(7, 11), crash)).rejects.toThrow("killed");
+		// the other consumer applies the next hour, ten at a time: none of it raises anything
+		for (let k = 11; k < 71; k += 10) await applyBatch(stores, batch(k, k + 10), options("n"));
+		expect(raised).toEqual([]);
+		// the unacked batch comes back after the ack wait, 60 reports behind
+		await applyBatch(stores, batch(7, 11), options("n"));
+		expect(raised.map(a => a.id)).toEqual([`can.emptied:6:${minute(10)}`, "can.full:6:first"]);
+		expect(await stores.levels.get("6")).toMatchObject({ level: 63, cycleStartedAt: minute(10), lastEmptiedAt: minute(10) });
 	});
 });
 
