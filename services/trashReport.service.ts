@@ -413,8 +413,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			return "applied";
 		},
 
+		/** Records a report's status unless it was applied: a client that POSTs a report again with its id does not undo that. */
 		async setStatus({ id, ...fields }: ReportRecord): Promise<void> {
-			await this.stores.reports.put({ _id: id, ...fields });
+			await this.stores.reports.putManyUnless([{ _id: id, ...fields }], "status", "applied");
 		},
 
 		/** Forgets what is older than its retention. */

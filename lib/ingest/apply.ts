@@ -317,7 +317,9 @@ async function oldestStart(
 	const neverEmptied = before?.lastEmptiedAt == null;
 	if (stored && last && stored <= last && (drops.length === 0 || stored <= iso(drops[0].from))) return { at: stored, key: neverEmptied ? FIRST_CYCLE : stored };
 	if (!needed || !first) return { at: stored ?? first, key: undefined };
-	const [previous] = await stores.collections.recent("canId", [canId], "emptiedAt", { to: iso(points[0].at + 1), limit: 1 });
+	// by where its drop began, not by its name: a collection recorded while reports were missing is
+	// named after a later report than the one it emptied to, which may be inside this window
+	const [previous] = await stores.collections.recent("canId", [canId], "fromAt", { to: iso(points[0].at), limit: 1 });
 	if (previous) return { at: previous.emptiedAt, key: previous.emptiedAt };
 	return { at: (neverEmptied ? stored : undefined) ?? first, key: FIRST_CYCLE };
 }

@@ -198,6 +198,20 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			await eventually(async () => (await ingestStats(sys.broker)).duplicates === before.duplicates + 1);
 			expect((await sys.get("/levels/555")).body.level).toBe(41);
 		});
+
+		it("a report POSTed again with its id (a client's retry) stays applied and counts once", async () => {
+			const report = { id: `retry-${kind}`, can_id: "556", level: "42" };
+			const first = await sys.request("POST", "/levels", report);
+			await eventually(async () => (await sys.get(`/reports/${first.body.id}`)).body.status === "applied");
+			const before = await ingestStats(sys.broker);
+			const again = await sys.request("POST", "/levels", report);
+			expect(again).toMatchObject({ status: 202, body: { id: report.id } });
+			// the status never goes back to accepted, and the consumer takes the copy for a duplicate
+			expect((await sys.get(`/reports/${report.id}`)).body.status).toBe("applied");
+			await eventually(async () => (await ingestStats(sys.broker)).duplicates === before.duplicates + 1);
+			expect(await ingestStats(sys.broker)).toMatchObject({ applied: before.applied });
+			expect((await sys.get(`/reports/${report.id}`)).body).toMatchObject({ status: "applied", level: 42 });
+		});
 	});
 
 	describe("the OpenAPI document", () => {

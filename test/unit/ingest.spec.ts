@@ -123,6 +123,34 @@ describe("applyBatch on an in-memory store", () => {
 		]);
 	});
 
+	it("keys a late crossing by the collection before it, when that was recorded under a later report's name", async () => {
+		const at = (k: number, level: number): Pending => ({
+			report: { id: `k${k}`, canId: "3", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
+			receivedAt: "2026-01-01T03:00:00.000Z"
+		});
+		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 full at 70, 96 % at 78; emptied at 79
+		const level = (k: number) => (k < 30 ? 10 + 3 * k : k < 79 ? 2 + 1.96 * (k - 30) : 3 + (k - 79));
+		const apply = (ks: number[], opts = options("n")) =>
+			applyBatch(
+				stores,
+				ks.map(k => at(k, level(k))),
+				opts
+			);
+		const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+		for (let k = 0; k < 30; k += 10) await apply(range(k, k + 10));
+		// one consumer holds minutes 30–39 and 70–78 (every report of cycle 2 at or above 80 %) and dies
+		// before writing them; the other sees the drop from minute 29 to 40 and names the collection "40"
+		for (let k = 40; k < 70; k += 10) await apply(range(k, k + 10));
+		for (let k = 79; k < 130; k += 10) await apply(range(k, k + 10));
+		expect(raised.filter(a => a.type === "can.full").map(a => a.id)).toEqual(["can.full:3:first"]);
+		// they come back: cycle 2's crossing, 40 reports after minute 30, is keyed by that collection
+		await apply([...range(30, 40), ...range(70, 79)]);
+		expect(new Set(raised.map(a => a.id))).toEqual(
+			new Set(["can.full:3:first", `can.emptied:3:${minute(40)}`, `can.emptied:3:${minute(79)}`, `can.full:3:${minute(40)}`])
+		);
+	});
+
 	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
 		const at = (k: number, level: number): Pending => ({
 			report: { id: `k${k}`, canId: "6", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
