@@ -6,6 +6,7 @@ import { useLeanMetricTypes } from "./lib/metrics";
 import { RETRIES } from "./lib/retry";
 import { GracefulHttpMiddleware } from "./middlewares/graceful-http.middleware";
 import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
+import { AlertOnceMiddleware } from "./middlewares/alert-once.middleware";
 import { BusBalancingMiddleware } from "./middlewares/bus-balancing.middleware";
 import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
 
@@ -125,6 +126,7 @@ export default function brokerOptions(transporterUrl: string | null = config.tra
 			RequestIdMiddleware,
 			JobMetricsMiddleware(),
 			GracefulHttpMiddleware(),
+			AlertOnceMiddleware(),
 			ChannelsMiddleware({ adapter: bus.channelAdapter } as never)
 		]
 	};

@@ -79,17 +79,18 @@ const working = (raw: unknown) => (raw as { working?: () => void } | null)?.work
  * the "webhooks" group POSTs each to every `WEBHOOK_URLS` receiver until it answers 2xx. A timer
  * raises `can.silent` for cans that stopped reporting.
  *
- * Exactly once, and where it is not: each published copy carries its own id, and whoever handles
- * a copy first claims the alert for that copy with one compare-and-set, marks it done, broadcasts,
- * and only then acks. Another copy that finds the claim acks at once: the claimant's copy stays
+ * Exactly once in effect: each published copy carries its own id, and whoever handles a copy
+ * first claims the alert for that copy with one compare-and-set, broadcasts, marks it done, and
+ * only then acks. Another copy that finds the claim acks at once: the claimant's copy stays
  * unacked until done, so if its consumer dies (kill -9) the bus redelivers that copy, which finds
- * its own claim and finishes the job. The one window left is a death between the mark and the
- * broadcast (no I/O between them): the event is then missed, never repeated. A repeat was the
- * other choice (broadcast, then mark: a store round trip wide, many alerts in it under a burst;
- * fleet-burst.spec saw 7 in 800); Moleculer events are not durable anyway (a listener that is down
- * misses them), which is what the webhooks are for. Webhooks are claimed the same way per alert
- * and URL; there a death between the receiver's 2xx and the mark POSTs again, so receivers
- * deduplicate on `X-Alert-Id`.
+ * its own claim and broadcasts again. So an event is never lost, and repeated only after such a
+ * death (a store round trip wide); AlertOnceMiddleware, in every node's broker options, drops the
+ * repeat at each listener. The other order (mark, then broadcast) loses instead: a consumer killed
+ * after the store recorded the mark but before its busy event loop read the answer and broadcast
+ * (fleet-burst.spec lost 3–4 events in some runs). Moleculer events are not durable anyway (a
+ * listener that is down misses them), which is what the webhooks are for. Webhooks are claimed
+ * the same way per alert and URL; a death between the receiver's 2xx and the mark POSTs again,
+ * so receivers deduplicate on `X-Alert-Id`.
  */
 export function AlertsMixin(): Partial<ServiceSchema> {
 	const schema: Partial<ServiceSchema<AlertsSettings, AlertsMethods, AlertsVars>> = {
@@ -172,7 +173,7 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 				}
 			},
 
-			/** Claim, mark done, broadcast: one event per alert id (see the mixin's comment for the crash window). */
+			/** Claim, broadcast, mark done: at least one event per alert id, and once but for a crash (see the mixin's comment). */
 			async emitOnce({ alert, copy }: AlertMessage, ctx: Context, raw: unknown): Promise<void> {
 				// a replica that just (re)started takes a backlog at once, before the other nodes told it
 				// who listens: an event broadcast then reaches nobody
@@ -180,10 +181,9 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 				const doc = { _id: alert.id, type: alert.type, canId: alert.canId, at: alert.at };
 				const state = await this.storeRetrying(() => claim(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
 				if (state !== "mine") return void this.logger.debug(`Alert ${alert.id}: ${state === "done" ? "raised before" : "another copy raises it"}`);
-				await this.storeRetrying(() => markDone(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
-				// nothing between the mark and the broadcast waits: a kill -9 there is the one way to miss it
 				await ctx.broadcast(alert.type, alert);
 				this.alertMetrics?.increment(ALERT_METRICS.alerts, { type: alert.type });
+				await this.storeRetrying(() => markDone(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
 				this.logger.info(`Alert ${alert.id}`);
 			},
 
@@ -257,7 +257,12 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 			this.alertMetrics = this.broker.isMetricsEnabled() ? this.broker.metrics : null;
 			const metrics = this.alertMetrics;
 			if (!metrics) return;
-			metrics.register({ type: "counter", name: ALERT_METRICS.alerts, labelNames: ["type"], description: "Alerts raised as events (each alert id once)" });
+			metrics.register({
+				type: "counter",
+				name: ALERT_METRICS.alerts,
+				labelNames: ["type"],
+				description: "Alerts raised as events (each alert id once, again after a consumer crashed mid-way)"
+			});
 			metrics.register({
 				type: "counter",
 				name: ALERT_METRICS.deliveries,

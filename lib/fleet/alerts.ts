@@ -37,18 +37,21 @@ export interface AlertMessage {
 	copy: string;
 }
 
+/** An alert as events and webhooks carry it: a known type, and an id that names it. */
+export function isAlert(alert: unknown): alert is CanAlert {
+	const { id, type, canId, at } = (alert ?? {}) as Partial<CanAlert>;
+	return (
+		typeof id === "string" &&
+		ALERT_TYPES.includes(type!) &&
+		typeof canId === "string" &&
+		typeof at === "string" &&
+		id.startsWith(alertId(type!, canId, ""))
+	);
+}
+
 export function isAlertMessage(msg: unknown): msg is AlertMessage {
 	const { alert, copy } = (msg ?? {}) as Partial<AlertMessage>;
-	return (
-		typeof copy === "string" &&
-		typeof alert === "object" &&
-		alert !== null &&
-		typeof alert.id === "string" &&
-		ALERT_TYPES.includes(alert.type) &&
-		typeof alert.canId === "string" &&
-		typeof alert.at === "string" &&
-		alert.id.startsWith(alertId(alert.type, alert.canId, ""))
-	);
+	return typeof copy === "string" && isAlert(alert);
 }
 
 /** A claim on doing something once: raising one alert's event (`alerts`) or POSTing it to one URL (`webhookDeliveries`). */

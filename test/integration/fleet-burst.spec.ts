@@ -3,11 +3,10 @@
  * in the middle and restarted, reports applied out of order and redelivered. Each collection is
  * still one `can.emptied` and each fill cycle one `can.full`.
  *
- * The limit: the killed consumer's unacked reports come back only after the bus's ack wait, and
- * meanwhile the others apply the reports around them. A collection recorded by the killed
- * consumer just before it died, whose report then comes back behind more than the trend window's
- * 40 newer reports of its can, is never raised: 0–3 of about 210 in our runs (the test allows one per
- * can and prints the count).
+ * The killed consumer's unacked reports come back only after the bus's ack wait, long after the
+ * other consumer applied the reports around them, and collections get recorded while some of
+ * their reports are still missing: the test checks the alerts raised (the durable record) exactly,
+ * and the events heard against them.
  */
 import { Client } from "pg";
 import type { CanAlert, SimulatedReport } from "../../lib/contracts";
@@ -110,23 +109,25 @@ describe.each(KINDS)("on %s", kind => {
 			3_000
 		);
 
-		// no alert twice: a redelivered or re-raised alert is never a second event
-		const ids = heard.map(a => a.id);
-		expect(ids.length - new Set(ids).size).toBe(0);
-		let missed = 0;
+		// Raised: each alert id the "alerts" group took on (its claim in the alerts table), whoever
+		// raised it and however often. Exactly one can.full per fill cycle, one can.emptied per collection.
+		const { rows } = await pg.query(`SELECT "_id", type, "canId" FROM alerts WHERE type <> 'can.silent'`);
+		const raised = rows as { _id: string; type: string; canId: string }[];
 		for (const [canId, { emptied, full }] of expected) {
-			const mine = heard.filter(a => a.canId === canId);
-			const { rows } = await pg.query(`SELECT count(*) FROM collections WHERE "canId" = $1`, [canId]);
-			const recorded = Number(rows[0].count);
-			const raised = mine.filter(a => a.type === "can.emptied").length;
-			// one can.full per fill cycle
-			expect({ canId, full: mine.filter(a => a.type === "can.full").length }).toEqual({ canId, full });
-			// one can.emptied per collection: at most one per can missed (the limit above), never one too many
-			expect(raised).toBeLessThanOrEqual(recorded);
-			expect(recorded).toBeLessThanOrEqual(emptied);
-			expect(raised).toBeGreaterThanOrEqual(emptied - 1);
-			missed += emptied - raised;
+			const recorded = Number((await pg.query(`SELECT count(*) FROM collections WHERE "canId" = $1`, [canId])).rows[0].count);
+			const mine = (type: string) => raised.filter(a => a.canId === canId && a.type === type).length;
+			expect({ canId, collections: recorded, "can.emptied": mine("can.emptied"), "can.full": mine("can.full") }).toEqual({
+				canId,
+				collections: emptied,
+				"can.emptied": emptied,
+				"can.full": full
+			});
 		}
-		console.log(`[${kind}] ${heard.length} alerts for ${CANS * PER_CAN} reports, a consumer killed -9; collections without their can.emptied: ${missed}`);
+		// Heard: each raised alert once. (A consumer killed between its broadcast and its record of it
+		// broadcasts again when its copy comes back: AlertOnceMiddleware drops the repeat at the listener.)
+		const ids = heard.filter(a => a.type !== "can.silent").map(a => a.id);
+		expect(ids.length - new Set(ids).size).toBe(0);
+		expect(new Set(ids)).toEqual(new Set(raised.map(a => a._id)));
+		console.log(`[${kind}] ${raised.length} alerts raised and heard, each once, for ${CANS * PER_CAN} reports, a consumer killed -9`);
 	}, 420_000);
 });

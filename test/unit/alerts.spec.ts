@@ -1,8 +1,12 @@
 /**
  * The alert rules: the webhook signature (GitHub's documented example), stable ids, the silence
- * check, and the claim that makes each alert one event, on NeDB and on PostgreSQL.
+ * check, the claim that makes each alert one event, on NeDB and on PostgreSQL, and the listener
+ * side that drops the repeat a crash can cause.
  */
+import { ServiceBroker } from "moleculer";
+import type { Context } from "moleculer";
 import { freshDatabase } from "../../harness/deployment";
+import { AlertOnceMiddleware } from "../../middlewares/alert-once.middleware";
 import { ALERT_TABLES, alertId, claim, isAlertMessage, jittered, markDone, signature, silenceCheckEvery, silentAlerts } from "../../lib/fleet/alerts";
 import type { AlertDoc } from "../../lib/fleet/alerts";
 import { createAdapter, storeOn } from "../../lib/store";
@@ -100,5 +104,39 @@ describe.each(["memory", "postgres"])("the claim on %s", kind => {
 		const states = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(alerts, racing, `copy-${i}`, now())));
 		expect(states.filter(s => s === "mine")).toHaveLength(1);
 		expect(states.filter(s => s === "other")).toHaveLength(19);
+	});
+});
+
+describe("AlertOnceMiddleware", () => {
+	it("hands each alert id to each listener once, and every other event as it comes", async () => {
+		const broker = new ServiceBroker({ logger: false, middlewares: [AlertOnceMiddleware()] });
+		const heard: { by: string; name: string; id: unknown }[] = [];
+		const listen = (by: string) => (ctx: Context<{ id?: unknown }>) => void heard.push({ by, name: ctx.eventName!, id: ctx.params.id });
+		broker.createService({ name: "map", events: { "can.*": listen("map"), "other.thing": listen("map") } });
+		broker.createService({ name: "pager", events: { "can.full": listen("pager") } });
+		await broker.start();
+		try {
+			const full = { id: alertId("can.full", "333", "first"), type: "can.full", canId: "333", at: "2026-01-01T00:00:00.000Z", level: 85, fullThreshold: 80 };
+			const emptied = { ...full, id: alertId("can.emptied", "333", full.at), type: "can.emptied", level: 2 };
+			// the same alert broadcast again (a consumer killed between its broadcast and its mark)
+			for (const [name, params] of [
+				["can.full", full],
+				["can.full", full],
+				["can.emptied", emptied],
+				["can.emptied", emptied],
+				["other.thing", { id: "x" }],
+				["other.thing", { id: "x" }]
+			] as const)
+				await broker.broadcast(name, params);
+			expect(heard).toEqual([
+				{ by: "map", name: "can.full", id: full.id },
+				{ by: "pager", name: "can.full", id: full.id },
+				{ by: "map", name: "can.emptied", id: emptied.id },
+				{ by: "map", name: "other.thing", id: "x" },
+				{ by: "map", name: "other.thing", id: "x" }
+			]);
+		} finally {
+			await broker.stop();
+		}
 	});
 });
