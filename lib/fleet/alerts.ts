@@ -41,11 +41,7 @@ export interface AlertMessage {
 export function isAlert(alert: unknown): alert is CanAlert {
 	const { id, type, canId, at } = (alert ?? {}) as Partial<CanAlert>;
 	return (
-		typeof id === "string" &&
-		ALERT_TYPES.includes(type!) &&
-		typeof canId === "string" &&
-		typeof at === "string" &&
-		id.startsWith(alertId(type!, canId, ""))
+		typeof id === "string" && ALERT_TYPES.includes(type!) && typeof canId === "string" && typeof at === "string" && id.startsWith(alertId(type!, canId, ""))
 	);
 }
 
