@@ -22,7 +22,8 @@ import {
 	WEBHOOK_CHANNEL
 } from "../lib/fleet/alerts";
 import type { AlertMessage, AlertStores, DeliveryOutcome } from "../lib/fleet/alerts";
-import type { LevelDoc } from "../lib/ingest/apply";
+import { thresholdOf } from "../lib/ingest/apply";
+import type { CanDoc, LevelDoc } from "../lib/ingest/apply";
 import { backoffDelay, CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
 import type { Store } from "../lib/store";
 
@@ -36,7 +37,7 @@ interface AlertsSettings extends ServiceSettingSchema {
 }
 
 interface AlertsVars {
-	stores: AlertStores & { levels: Store<LevelDoc> };
+	stores: AlertStores & { levels: Store<LevelDoc>; cans: Store<CanDoc> };
 	alertMetrics: MetricRegistry | null;
 	alertTimers: NodeJS.Timeout[];
 	/** Until then this node may not know every listener yet: its events would reach none of them. */
@@ -221,7 +222,11 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 
 			/** Raises `can.silent` for the silent cans whose silence was not raised yet. */
 			async checkSilence(): Promise<void> {
-				const silent = silentAlerts(await this.stores.levels.all(), Date.now(), this.settings.silentAfterMs, this.settings.fullThreshold);
+				const quiet = silentAlerts(await this.stores.levels.all(), Date.now(), this.settings.silentAfterMs, this.settings.fullThreshold);
+				if (!quiet.length) return;
+				// each with its can's own threshold, where it has one
+				const cans = new Map((await this.stores.cans.getMany(quiet.map(a => a.canId))).map(c => [c._id, c]));
+				const silent = quiet.map(a => ({ ...a, fullThreshold: thresholdOf(cans.get(a.canId), this.settings) }));
 				const known = await Promise.all(silent.map(alert => this.stores.alerts.get(alert.id)));
 				const fresh = silent.filter((_, i) => !known[i]);
 				if (fresh.length) await this.raiseAlerts(fresh);

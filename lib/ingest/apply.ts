@@ -158,7 +158,7 @@ export interface Pending {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A can's threshold: its own, or FULL_THRESHOLD. */
-export const thresholdOf = (can: CanDoc | null | undefined, settings: FleetSettings) => can?.fullThreshold ?? settings.fullThreshold;
+export const thresholdOf = (can: CanDoc | null | undefined, settings: Pick<FleetSettings, "fullThreshold">) => can?.fullThreshold ?? settings.fullThreshold;
 
 /** A level with its forecast, for a threshold (it may have changed since the level was written) and a time. */
 export function toLevel(doc: LevelDoc, threshold: number, settings: FleetSettings, nowMs = Date.now()): CanLevel {

@@ -158,11 +158,13 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 
 	it("raises can.silent once for a can whose last report is older than SILENT_AFTER, and again after it reported and fell silent again", async () => {
 		const canId = `quiet-${kind}`;
+		await broker.call("trashReport.putCan", { canId, fullThreshold: 65 });
 		const first = new Date(Date.now() - 60_000).toISOString();
 		await broker.sendToChannel("trash-level", { id: randomUUID(), can_id: canId, level: "41", reportedAt: first });
 		const firstId = alertId("can.silent", canId, first);
 		await eventually(() => eventsFor(firstId).length > 0, 15_000);
-		expect(eventsFor(firstId)[0]).toMatchObject({ type: "can.silent", canId, at: first, level: 41 });
+		// with the can's own threshold
+		expect(eventsFor(firstId)[0]).toMatchObject({ type: "can.silent", canId, at: first, level: 41, fullThreshold: 65 });
 		// every replica checks every 0.5 s (SILENT_AFTER / 4): many raises, one event
 		await settle(3 * SILENT_AFTER_MS);
 		expect(eventsFor(firstId)).toHaveLength(1);
