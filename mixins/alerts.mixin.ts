@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChannelSchema, Context, MetricRegistry, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { CHANNEL_IN_FLIGHT } from "../lib/bus";
+import { CHANNEL_IN_FLIGHT, flushed } from "../lib/bus";
 import { config } from "../lib/config";
 import type { CanAlert } from "../lib/contracts";
 import {
@@ -81,8 +81,9 @@ const working = (raw: unknown) => (raw as { working?: () => void } | null)?.work
  * raises `can.silent` for cans that stopped reporting.
  *
  * Exactly once in effect: each published copy carries its own id, and whoever handles a copy
- * first claims the alert for that copy with one compare-and-set, broadcasts, marks it done, and
- * only then acks. Another copy that finds the claim acks at once: the claimant's copy stays
+ * first claims the alert for that copy with one compare-and-set, broadcasts, waits until the
+ * broadcast has left the process (`flushed`: the NATS transporter sends once per loop turn), marks
+ * it done, and only then acks. Another copy that finds the claim acks at once: the claimant's copy stays
  * unacked until done, so if its consumer dies (kill -9) the bus redelivers that copy, which finds
  * its own claim and broadcasts again. So an event is never lost, and repeated only after such a
  * death (a store round trip wide); AlertOnceMiddleware, in every node's broker options, drops the
@@ -183,6 +184,8 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 				const state = await this.storeRetrying(() => claim(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
 				if (state !== "mine") return void this.logger.debug(`Alert ${alert.id}: ${state === "done" ? "raised before" : "another copy raises it"}`);
 				await ctx.broadcast(alert.type, alert);
+				// recorded once it is out: a process killed with the event still queued in it would lose it
+				await flushed(this.broker);
 				this.alertMetrics?.increment(ALERT_METRICS.alerts, { type: alert.type });
 				await this.storeRetrying(() => markDone(this.stores.alerts, doc, copy, new Date().toISOString()), raw);
 				this.logger.info(`Alert ${alert.id}`);

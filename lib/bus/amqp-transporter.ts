@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { Transporters, Utils } from "moleculer";
 import type { Channel, Replies } from "amqplib";
 
@@ -32,6 +33,16 @@ export class AmqpTransporter extends (Transporters.AMQP as unknown as AmqpBase) 
 		} catch (err) {
 			return Promise.reject(err);
 		}
+	}
+
+	/**
+	 * Resolves once every frame sent before has left the process (handed to the socket): amqplib
+	 * buffers in the stream while the socket is busy. See `flushed` in lib/bus.
+	 */
+	async flush(): Promise<void> {
+		const stream = (this as unknown as { connection?: { connection?: { stream?: NodeJS.WritableStream & { writableLength: number } } } }).connection?.connection
+			?.stream;
+		if (stream && stream.writableLength > 0) await once(stream, "drain");
 	}
 
 	override subscribeBalancedRequest(action: string): Promise<void> {

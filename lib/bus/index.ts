@@ -8,7 +8,7 @@
  *   amqp://user:pass@host:5672[,…]      → AMQP, durable RabbitMQ queue
  */
 import { Adapters } from "@moleculer/channels";
-import type { Transporters } from "moleculer";
+import type { ServiceBroker, Transporters } from "moleculer";
 import { maskUri } from "../config";
 import { AmqpTransporter } from "./amqp-transporter";
 import { LenientJSONSerializer } from "../ingest/parse";
@@ -119,4 +119,23 @@ export function createBus(url: string | null, { retentionMs, streamReplicas }: B
 function natsCredentials(url: string): { user?: string; pass?: string } {
 	const first = new URL(url.split(",")[0]);
 	return first.username ? { user: decodeURIComponent(first.username), pass: decodeURIComponent(first.password) } : {};
+}
+
+/** How long `flushed` waits for the bus before giving up. */
+const FLUSH_TIMEOUT_MS = 5_000;
+
+/**
+ * Resolves once what this node has sent has left it (NATS: the server has it; AMQP: the socket
+ * has it; embedded: at once). Rejects after FLUSH_TIMEOUT_MS (the bus is away). For a step that
+ * must not be recorded before its message is out: a kill -9 drops what is still queued in the process.
+ */
+export function flushed(broker: ServiceBroker): Promise<void> {
+	const tx = (broker.transit as unknown as { tx?: { flush?: () => Promise<void> } } | undefined)?.tx;
+	if (!tx?.flush) return Promise.resolve();
+	return Promise.race([
+		tx.flush(),
+		new Promise<never>((_, reject) =>
+			setTimeout(() => reject(new Error(`The bus did not take what was sent within ${FLUSH_TIMEOUT_MS} ms`)), FLUSH_TIMEOUT_MS).unref()
+		)
+	]);
 }

@@ -34,6 +34,13 @@ export class CoalescingNatsTransporter extends Transporters.NATS {
 		return Promise.resolve();
 	}
 
+	/** Resolves once the server has every packet sent before (a PING's PONG follows them); see `flushed` in lib/bus. */
+	flush(): Promise<void> {
+		this.flushOutbox();
+		const client = (this as unknown as { client?: { flush(): Promise<void> } }).client;
+		return client ? client.flush() : Promise.resolve();
+	}
+
 	/** What is queued goes out before the connection closes: the DISCONNECT packet among it, so the others see a goodbye, not a silence. */
 	override disconnect(): Promise<void> {
 		this.flushOutbox();

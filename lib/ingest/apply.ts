@@ -309,19 +309,22 @@ async function oldestStart(
 	points: Point[],
 	drops: Emptying[],
 	before: LevelDoc | undefined,
-	needed: boolean
+	needed: boolean,
+	trustStored: boolean
 ): Promise<CycleStart> {
 	const first = points.length ? iso(points[0].at) : undefined;
 	const stored = before?.cycleStartedAt;
 	const last = points.length ? iso(points.at(-1)!.at) : undefined;
-	const neverEmptied = before?.lastEmptiedAt == null;
-	if (stored && last && stored <= last && (drops.length === 0 || stored <= iso(drops[0].from))) return { at: stored, key: neverEmptied ? FIRST_CYCLE : stored };
-	if (!needed || !first) return { at: stored ?? first, key: undefined };
-	// by where its drop began, not by its name: a collection recorded while reports were missing is
-	// named after a later report than the one it emptied to, which may be inside this window
-	const [previous] = await stores.collections.recent("canId", [canId], "fromAt", { to: iso(points[0].at), limit: 1 });
-	if (previous) return { at: previous.emptiedAt, key: previous.emptiedAt };
-	return { at: (neverEmptied ? stored : undefined) ?? first, key: FIRST_CYCLE };
+	const fits = stored != null && last != null && stored <= last && (drops.length === 0 || stored <= iso(drops[0].from));
+	if (!needed && trustStored) return { at: stored ?? first, key: undefined };
+	if (!first) return { at: stored, key: undefined };
+	// A key is looked up, not taken from the stored level: that may predate a collection this batch
+	// (or one running beside it) has just recorded. By where its drop began, not by its name: a
+	// collection recorded while reports were missing is named after a later report than the one it
+	// emptied to, which may be inside this window.
+	const [previous] = await stores.collections.recent("canId", [canId], "fromAt", { to: first, limit: 1 });
+	if (previous) return { at: fits && stored > previous.emptiedAt ? stored : previous.emptiedAt, key: previous.emptiedAt };
+	return { at: (before?.lastEmptiedAt == null ? stored : undefined) ?? first, key: FIRST_CYCLE };
 }
 
 /**
@@ -366,7 +369,8 @@ export function analyse(
 		trendAt: t ? iso(t.at) : undefined,
 		cycleStartedAt,
 		fullSince: full == null ? undefined : iso(full),
-		lastEmptiedAt: drops.length ? knownAs(drops.at(-1)!) : before?.lastEmptiedAt
+		// (a looked-up collection the window starts after is one too; the write never moves it back)
+		lastEmptiedAt: drops.length ? knownAs(drops.at(-1)!) : ((oldest.key !== FIRST_CYCLE ? oldest.key : undefined) ?? before?.lastEmptiedAt)
 	};
 	return { derived, alerts };
 }
@@ -386,14 +390,15 @@ async function analyseWindow(
 	before: LevelDoc | undefined,
 	threshold: number,
 	settings: FleetSettings,
-	current: boolean
+	current: boolean,
+	trustStored = true
 ) {
 	const drops = emptyings(points, settings.emptiedDrop);
 	const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
 	const matters = (i: number) => (current && i === drops.length - 1) || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
 	const [known, start] = await Promise.all([
 		drops.length ? emptyingTimes(stores, canId, drops, before, matters) : new Map<number, string>(),
-		oldestStart(stores, canId, points, drops, before, crossings[0] != null)
+		oldestStart(stores, canId, points, drops, before, crossings[0] != null, trustStored)
 	]);
 	return analyse(canId, points, drops, known, start, before, threshold, batchIds);
 }
@@ -441,14 +446,17 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 			const threshold = thresholdOf(registry.get(canId), settings);
 			const points = timeline((byCan.get(canId) ?? []).map(toPoint));
 			const mine = batchOf.get(canId)!;
-			const analysed = await analyseWindow(stores, canId, points, new Set(mine.map(h => h._id)), before.get(canId), threshold, settings, true);
-			Object.assign(doc, analysed.derived);
-			alerts.push(...analysed.alerts);
-			// reports older than the window (redelivered long after, or just late): their alerts from their own
-			// neighbourhood, else a report whose consumer died before raising them would never raise them
+			// Reports older than the window (redelivered long after, or just late, or more of the can
+			// than the window holds): their alerts from their own neighbourhood, else a report whose
+			// consumer died before raising them would never raise them. First, as they may record a
+			// collection that the window's oldest cycle began with: the stored level predates it.
 			const inWindow = new Set(points.map(p => p.id));
 			const late = mine.filter(h => !inWindow.has(h._id));
 			if (late.length) alerts.push(...(await lateAlerts(stores, canId, late, before.get(canId), threshold, settings)));
+			const ids = new Set(mine.map(h => h._id));
+			const analysed = await analyseWindow(stores, canId, points, ids, before.get(canId), threshold, settings, true, late.length === 0);
+			Object.assign(doc, analysed.derived);
+			alerts.push(...analysed.alerts);
 		})
 	);
 	// published before the statuses: a crash in between raises them again, never loses them

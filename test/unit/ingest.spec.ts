@@ -151,6 +151,22 @@ describe("applyBatch on an in-memory store", () => {
 		);
 	});
 
+	it("keys a crossing by the collection this same batch records, when the batch holds more of the can than its window", async () => {
+		const at = (k: number, level: number): Pending => ({
+			report: { id: `k${k}`, canId: "2", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
+			receivedAt: "2026-01-01T03:00:00.000Z"
+		});
+		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 full at 60
+		const level = (k: number) => (k < 30 ? 10 + 3 * k : 2 + 2.61 * (k - 30));
+		const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => at(from + i, level(from + i)));
+		await applyBatch(stores, batch(0, 30), options("n"));
+		// one batch (a consumer with a deep prefetch) holds 51 reports of the can: the emptying falls outside its window of 40
+		await applyBatch(stores, batch(30, 81), options("n"));
+		expect(raised.map(a => a.id)).toEqual(["can.full:2:first", `can.emptied:2:${minute(30)}`, `can.full:2:${minute(30)}`]);
+		expect(await stores.levels.get("2")).toMatchObject({ cycleStartedAt: minute(30), lastEmptiedAt: minute(30) });
+	});
+
 	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
 		const at = (k: number, level: number): Pending => ({
 			report: { id: `k${k}`, canId: "6", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
