@@ -297,11 +297,11 @@ interface CycleStart {
 }
 
 /**
- * When the oldest cycle of a can's window began (it began before the window), and its key: where
- * the stored level says, unless that cycle is a later one (a late report of an earlier cycle, or a
- * window that ends before the current cycle); then, when the cycle's key is needed, the collection
- * before it, or none: the can's first cycle (which began where the stored level's cycle did while
- * the can was never emptied, else at a report the window may not reach).
+ * When the oldest cycle of a can's window began (it began before the window), and its key. The
+ * start is where the stored level says, when the level can be trusted (`trustStored`: this batch
+ * recorded no collection before the window) and the key is not needed. Otherwise both come from the
+ * collection before the window, or there is none: the can's first cycle (which began where the
+ * stored level's cycle did while the can was never emptied, else at a report the window may not reach).
  */
 async function oldestStart(
 	stores: IngestStores,
