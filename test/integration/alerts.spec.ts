@@ -15,6 +15,8 @@ import type { AlertType, CanAlert } from "../../lib/contracts";
 import { ALERT_CHANNEL, ALERT_METRICS, alertId, WEBHOOK_CHANNEL } from "../../lib/fleet/alerts";
 
 const DEPLOYMENTS = (process.env.DEPLOYMENTS ?? "embedded,nats,amqp").split(",") as DeploymentKind[];
+/** How long the webhook receiver is down (503s, then refused connections); WEBHOOK_OUTAGE_S=600 for the issue's 10 minutes. */
+const OUTAGE_MS = Number(process.env.WEBHOOK_OUTAGE_S ?? 10) * 1_000;
 const SECRET = "webhook-test-secret";
 const SILENT_AFTER_MS = 2_000;
 
@@ -180,31 +182,39 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 		await eventually(() => receiver.accepted(firstId).length > 0 && receiver.accepted(secondId).length > 0, 10_000);
 	}, 40_000);
 
-	it("delivers every alert to a receiver that answered 503 and then refused connections for about 10 s, once it is back", async () => {
-		receiver.unavailable = true;
-		const alerts = [1, 2, 3].map(n => alert("can.full", `outage-${kind}-${n}`));
-		for (const a of alerts) await publishCopy(broker, a);
-		// the receiver is asked and refuses
-		await eventually(() => alerts.every(a => receiver.requests.some(r => r.id === a.id && r.status === 503)), 10_000);
-		await settle(4_000);
-		await receiver.close();
-		await settle(6_000);
-		expect(alerts.flatMap(a => receiver.accepted(a.id))).toEqual([]);
-		receiver.unavailable = false;
-		await receiver.listen();
-		// backoff tops out at 30 s (±20 %); after ~10 s down the next try comes within ~10 s
-		await eventually(() => alerts.every(a => receiver.accepted(a.id).length > 0), 30_000, 100);
-		for (const a of alerts) {
-			const [delivery] = receiver.accepted(a.id);
-			expect(JSON.parse(delivery.body)).toEqual(a);
-			expect(signatureValid(delivery.body, delivery.headers["x-signature-256"])).toBe(true);
-		}
-		// and the events were not held up by the webhook
-		for (const a of alerts) expect(eventsFor(a.id)).toHaveLength(1);
-		if (kind === "embedded") {
-			const deliveries = broker.metrics.getMetric(ALERT_METRICS.deliveries)!;
-			expect(deliveries.get({ outcome: "failed" })!.value).toBeGreaterThanOrEqual(alerts.length * 2);
-			expect(deliveries.get({ outcome: "delivered" })!.value).toBeGreaterThanOrEqual(alerts.length);
-		}
-	}, 60_000);
+	it(
+		`delivers every alert to a receiver that answered 503 and then refused connections, ${OUTAGE_MS / 1_000} s in all, once it is back`,
+		async () => {
+			receiver.unavailable = true;
+			const alerts = [1, 2, 3].map(n => alert("can.full", `outage-${kind}-${n}`));
+			for (const a of alerts) await publishCopy(broker, a);
+			// the receiver is asked and refuses
+			await eventually(() => alerts.every(a => receiver.requests.some(r => r.id === a.id && r.status === 503)), 10_000);
+			const downSince = Date.now();
+			await settle(4_000);
+			await receiver.close();
+			await settle(OUTAGE_MS - (Date.now() - downSince));
+			expect(alerts.flatMap(a => receiver.accepted(a.id))).toEqual([]);
+			receiver.unavailable = false;
+			await receiver.listen();
+			// backoff tops out at 30 s (±20 %): the next try comes within 36 s
+			await eventually(() => alerts.every(a => receiver.accepted(a.id).length > 0), 40_000, 100);
+			await settle(1_000);
+			for (const a of alerts) {
+				// once: the retries were of the one delivery, not copies of it
+				const [delivery, ...again] = receiver.accepted(a.id);
+				expect(again).toEqual([]);
+				expect(JSON.parse(delivery.body)).toEqual(a);
+				expect(signatureValid(delivery.body, delivery.headers["x-signature-256"])).toBe(true);
+			}
+			// and the events were not held up by the webhook
+			for (const a of alerts) expect(eventsFor(a.id)).toHaveLength(1);
+			if (kind === "embedded") {
+				const deliveries = broker.metrics.getMetric(ALERT_METRICS.deliveries)!;
+				expect(deliveries.get({ outcome: "failed" })!.value).toBeGreaterThanOrEqual(alerts.length * 2);
+				expect(deliveries.get({ outcome: "delivered" })!.value).toBeGreaterThanOrEqual(alerts.length);
+			}
+		},
+		70_000 + OUTAGE_MS
+	);
 });
