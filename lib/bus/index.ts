@@ -125,9 +125,10 @@ function natsCredentials(url: string): { user?: string; pass?: string } {
 const FLUSH_TIMEOUT_MS = 5_000;
 
 /**
- * Resolves once what this node has sent has left it (NATS: the server has it; AMQP: the socket
- * has it; embedded: at once). Rejects after FLUSH_TIMEOUT_MS (the bus is away). For a step that
- * must not be recorded before its message is out: a kill -9 drops what is still queued in the process.
+ * Resolves once what this node has sent has reached the bus (NATS: a PING's PONG; AMQP: a round
+ * trip on the publishing channel; embedded: at once). Rejects after FLUSH_TIMEOUT_MS (the bus is
+ * away). For a step that must not be recorded before its message is out: a kill -9 drops what is
+ * still queued in the process, and a reset socket what the kernel had not sent.
  */
 export function flushed(broker: ServiceBroker): Promise<void> {
 	const tx = (broker.transit as unknown as { tx?: { flush?: () => Promise<void> } } | undefined)?.tx;
