@@ -116,6 +116,15 @@ describe.each(KINDS)("on %s", kind => {
 		for (const [canId, { emptied, full }] of expected) {
 			const recorded = Number((await pg.query(`SELECT count(*) FROM collections WHERE "canId" = $1`, [canId])).rows[0].count);
 			const mine = (type: string) => raised.filter(a => a.canId === canId && a.type === type).length;
+			if (recorded !== emptied || mine("can.emptied") !== emptied || mine("can.full") !== full) {
+				// what to look at when it fails: the can's alerts and collections, in time order
+				const { rows: cols } = await pg.query(`SELECT "fromAt", "emptiedAt" FROM collections WHERE "canId" = $1 ORDER BY "fromAt"`, [canId]);
+				const ids = raised
+					.filter(a => a.canId === canId)
+					.map(a => a._id)
+					.sort();
+				console.log(JSON.stringify({ canId, alerts: ids, collections: cols }, null, 1));
+			}
 			expect({ canId, collections: recorded, "can.emptied": mine("can.emptied"), "can.full": mine("can.full") }).toEqual({
 				canId,
 				collections: emptied,
