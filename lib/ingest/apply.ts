@@ -349,7 +349,8 @@ export function analyse(
 	const keyOf = (i: number) => (i > 0 ? knownAs(drops[i - 1]) : oldest.key);
 	const current = parts.at(-1)!;
 	const cycleStartedAt = startOf(parts.length - 1);
-	const t = trend(current);
+	// (the last TREND_WINDOW reports, also when the window was read further back for a key)
+	const t = trend(current.slice(-TREND_WINDOW));
 	const full = fullSince(current, threshold);
 	const alerts: CanAlert[] = [];
 	for (const d of drops) {
@@ -393,8 +394,18 @@ async function analyseWindow(
 	current: boolean,
 	trustStored = true
 ) {
-	const drops = emptyings(points, settings.emptiedDrop);
-	const crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+	let drops = emptyings(points, settings.emptiedDrop);
+	let crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+	// A crossing in the window's oldest cycle would be keyed by the collection recorded before the
+	// window, but the consumer holding the emptying may not have recorded it yet: one more window
+	// back shows the drop in the history itself (every consumer writes its reports before it reads),
+	// and whichever consumer sees it first records it, under the name the other then finds.
+	if (crossings[0] != null && points.length >= TREND_WINDOW) {
+		const older = await stores.history.recent("canId", [canId], "reportedAt", { to: iso(points[0].at), limit: TREND_WINDOW });
+		points = timeline([...older.map(toPoint), ...points]);
+		drops = emptyings(points, settings.emptiedDrop);
+		crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+	}
 	const matters = (i: number) => (current && i === drops.length - 1) || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
 	const [known, start] = await Promise.all([
 		drops.length ? emptyingTimes(stores, canId, drops, before, matters) : new Map<number, string>(),
@@ -460,7 +471,8 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 		})
 	);
 	// published before the statuses: a crash in between raises them again, never loses them
-	if (alerts.length) await raise(alerts);
+	// (once each: a late report's neighbourhood and the window may both show the same drop)
+	if (alerts.length) await raise([...new Map(alerts.map(a => [a.id, a])).values()]);
 	// A late report does not set the level, but it is a point of its cycle: the trend takes it in.
 	// (the cycle's start and the last emptying only move forward: a stale batch does not undo a newer one's)
 	const levelsWritten = await stores.levels.putManyIfNewer([...newest.values()], [...DERIVED], ["cycleStartedAt", "lastEmptiedAt"]);

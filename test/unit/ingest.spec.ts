@@ -167,6 +167,25 @@ describe("applyBatch on an in-memory store", () => {
 		expect(await stores.levels.get("2")).toMatchObject({ cycleStartedAt: minute(30), lastEmptiedAt: minute(30) });
 	});
 
+	it("keys a crossing by the drop in the history when no collection of it is recorded yet (another consumer holds the emptying)", async () => {
+		const at = (k: number, level: number): Pending => ({
+			report: { id: `k${k}`, canId: "5", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
+			receivedAt: "2026-01-01T03:00:00.000Z"
+		});
+		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 crosses 80 % at minute 70
+		const level = (k: number) => (k < 30 ? 10 + 3 * k : 2 + 1.96 * (k - 30));
+		const batch = (ks: number[]) => ks.map(k => at(k, level(k)));
+		const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+		await applyBatch(stores, batch(range(0, 30)), options("n"));
+		// one consumer holds the emptying (minute 30) while the other applies the 40 reports after it:
+		// its window starts after the drop, and no collection is recorded yet to say which cycle it is
+		await applyBatch(stores, batch(range(31, 71)), options("n"));
+		await applyBatch(stores, batch([30]), options("n"));
+		const ids = new Set(raised.map(a => a.id));
+		expect(ids).toEqual(new Set(["can.full:5:first", `can.emptied:5:${minute(31)}`, `can.full:5:${minute(31)}`]));
+	});
+
 	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
 		const at = (k: number, level: number): Pending => ({
 			report: { id: `k${k}`, canId: "6", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
