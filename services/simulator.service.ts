@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { config } from "../lib/config";
 import type { GeoBox } from "../lib/config";
@@ -64,6 +64,8 @@ interface SimulatorVars {
 	registration?: Promise<void>;
 	/** Aborted on stop: ends a registration under way. */
 	stopping: AbortController;
+	/** The first tick, while the embedded broker is starting (see the `$broker.started` handler). */
+	firstTick?: () => void;
 }
 
 const BURST_BATCH = 500;
@@ -76,6 +78,8 @@ const CAPACITIES = [240, 660, 1100, 360];
 const REGISTER: Backoff = { retries: 6, delay: 1_000, factor: 2, maxDelay: 15_000 };
 const REGISTER_CALL = { timeout: 5_000, ...NO_RETRY };
 
+/** Whether a trashReport runs on any node (Moleculer's typings ask for a node id, which it does not need). */
+const trashReportKnown = (broker: ServiceBroker) => broker.registry.hasService("trashReport", undefined as unknown as string);
 const frac = (x: number) => x - Math.floor(x);
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 const PHI = (1 + Math.sqrt(5)) / 2;
@@ -243,7 +247,8 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 			if (this.timer) return;
 			this.registerCans();
 			const tick = () => this.tick().catch(err => this.logger.warn("Publishing reports failed", err.message));
-			tick();
+			if (this.broker.transit || this.broker.started) tick();
+			else this.firstTick = tick;
 			this.timer = setInterval(tick, this.settings.intervalMs);
 		},
 
@@ -257,6 +262,9 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 			if (this.registration) return;
 			const signal = this.stopping.signal;
 			const register = async () => {
+				// not there yet (it starts beside this service, or on another node): the backoff waits
+				// for it quietly, where a call would log the broker's "not registered" warning
+				if (!trashReportKnown(this.broker)) throw new Error("no trashReport is running");
 				const known = await this.broker.call<Can[], object>("trashReport.cans", {}, REGISTER_CALL);
 				const registered = new Set(known.filter(can => can.registered).map(can => can.canId));
 				for (const can of this.cans) {
@@ -303,6 +311,19 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 		this.published = 0;
 		this.lastReportMs = 0;
 		this.stopping = new AbortController();
+	},
+
+	events: {
+		/**
+		 * The embedded bus keeps nothing for a consumer that has not subscribed yet, and trashReport
+		 * subscribes once the whole broker has started (the channels middleware's own `started`,
+		 * after every service's). So under `npm start` the first reports wait for that, rather than
+		 * being lost and showing the cans a whole interval later.
+		 */
+		"$broker.started"() {
+			if (this.firstTick && this.timer) setImmediate(this.firstTick);
+			this.firstTick = undefined;
+		}
 	},
 
 	started() {
