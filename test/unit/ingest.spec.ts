@@ -15,6 +15,13 @@ const report = (id: string, canId: string, level: number, second: number): Pendi
 	receivedAt: "2026-01-01T00:01:00.000Z"
 });
 
+/** Minute `k` of 2026-01-01 (ISO). */
+const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+/** Report `k<k>` of a can, made at minute `k`. */
+const minuteReport =
+	(canId: string) =>
+	(k: number, level: number): Pending => ({ report: { id: `k${k}`, canId, level, reportedAt: minute(k) }, receivedAt: "2026-01-01T03:00:00.000Z" });
+
 const TABLES = Object.keys(INGEST_TABLES) as (keyof IngestStores)[];
 const outcomes = (applied: Applied[]) => applied.map(({ changed, firstTime }) => ({ changed, firstTime }));
 
@@ -124,11 +131,7 @@ describe("applyBatch on an in-memory store", () => {
 	});
 
 	it("keys a late crossing by the collection before it, when that was recorded under a later report's name", async () => {
-		const at = (k: number, level: number): Pending => ({
-			report: { id: `k${k}`, canId: "3", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
-			receivedAt: "2026-01-01T03:00:00.000Z"
-		});
-		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		const at = minuteReport("3");
 		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 full at 70, 96 % at 78; emptied at 79
 		const level = (k: number) => (k < 30 ? 10 + 3 * k : k < 79 ? 2 + 1.96 * (k - 30) : 3 + (k - 79));
 		const apply = (ks: number[], opts = options("n")) =>
@@ -152,11 +155,7 @@ describe("applyBatch on an in-memory store", () => {
 	});
 
 	it("keys a crossing by the collection this same batch records, when the batch holds more of the can than its window", async () => {
-		const at = (k: number, level: number): Pending => ({
-			report: { id: `k${k}`, canId: "2", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
-			receivedAt: "2026-01-01T03:00:00.000Z"
-		});
-		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		const at = minuteReport("2");
 		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 full at 60
 		const level = (k: number) => (k < 30 ? 10 + 3 * k : 2 + 2.61 * (k - 30));
 		const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => at(from + i, level(from + i)));
@@ -168,11 +167,7 @@ describe("applyBatch on an in-memory store", () => {
 	});
 
 	it("keys a crossing by the drop in the history when no collection of it is recorded yet (another consumer holds the emptying)", async () => {
-		const at = (k: number, level: number): Pending => ({
-			report: { id: `k${k}`, canId: "5", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
-			receivedAt: "2026-01-01T03:00:00.000Z"
-		});
-		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		const at = minuteReport("5");
 		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 crosses 80 % at minute 70
 		const level = (k: number) => (k < 30 ? 10 + 3 * k : 2 + 1.96 * (k - 30));
 		const batch = (ks: number[]) => ks.map(k => at(k, level(k)));
@@ -187,11 +182,7 @@ describe("applyBatch on an in-memory store", () => {
 	});
 
 	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
-		const at = (k: number, level: number): Pending => ({
-			report: { id: `k${k}`, canId: "6", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString() },
-			receivedAt: "2026-01-01T02:00:00.000Z"
-		});
-		const minute = (k: number) => new Date(Date.UTC(2026, 0, 1, 0, k)).toISOString();
+		const at = minuteReport("6");
 		// 10, 20, … 90, 95, then emptied to 3 at minute 10 and filling a point a minute
 		const levels = Array.from({ length: 71 }, (_, k) => (k < 9 ? 10 + 10 * k : k === 9 ? 95 : k - 7));
 		const batch = (from: number, to: number) => levels.slice(from, to).map((level, i) => at(from + i, level));
