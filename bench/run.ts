@@ -532,7 +532,7 @@ async function main() {
 						progress: applied => (step.label = `row ${id}: ${applied}/${REPORTS} reports applied through ${kind}`)
 					}).finally(() => stopSampling())
 				);
-				const label = `burst: ${kind === "nats" ? "NATS JetStream" : "RabbitMQ"} → ${args.consumers} × trashReport → PostgreSQL`;
+				const label = `burst: ${kind === "nats" ? "NATS JetStream" : "RabbitMQ"} → ${args.consumers} × trashReport → PostgreSQL (${r.meanBatch.toFixed(0)} reports a batch)`;
 				// from the deployment's start (idle, ready) to the last report applied
 				const cpuUsPerItem = ((cpuAfter - cpuBefore) / REPORTS) * 1e6;
 				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, cpuUsPerItem, baseline: "5a", ratio: r.rate / raw });

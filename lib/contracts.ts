@@ -160,6 +160,9 @@ export interface IngestStats {
 	duplicates: number;
 	/** By the report's field that failed (`level`, `can_id`, `body`…) or `bus_unavailable`. */
 	rejected: Record<string, number>;
+	/** Batches the store was written in, and the valid reports they held (mean batch size: the ratio). */
+	batches: number;
+	batched: number;
 }
 
 /** One type of worker (a service name) and the live nodes that run it (`GET /workers`). */

@@ -443,13 +443,15 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 	created() {
 		this.applier = new Batcher(
-			items =>
-				applyBatch(this.stores, items, {
+			items => {
+				this.counters.countBatch(items.length);
+				return applyBatch(this.stores, items, {
 					appliedBy: this.broker.nodeID,
 					settings: this.settings,
 					raise: alerts => this.raiseAlerts(alerts),
 					registry: () => this.registry()
-				}),
+				});
+			},
 			CHANNEL_IN_FLIGHT,
 			// one batch writes while the next one fills: a burst becomes few, large batches
 			APPLY_CONCURRENCY

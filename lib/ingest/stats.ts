@@ -12,7 +12,8 @@ export const REPORT_METRICS = {
 	level: "trash_can_level",
 	fullCans: "trash_full_cans",
 	fillRate: "trash_can_fill_rate",
-	secondsToFull: "trash_can_seconds_to_full"
+	secondsToFull: "trash_can_seconds_to_full",
+	batchSize: "trash_ingest_batch_reports"
 } as const;
 
 type Outcome = "received" | "applied" | "duplicates";
@@ -23,7 +24,7 @@ type Outcome = "received" | "applied" | "duplicates";
  * before the first report (and `increase()` sees the first rejection after a restart).
  */
 export class IngestCounters {
-	private readonly stats: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+	private readonly stats: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {}, batches: 0, batched: 0 };
 
 	constructor(private readonly metrics: MetricRegistry | null) {
 		if (!metrics) return;
@@ -50,6 +51,12 @@ export class IngestCounters {
 			labelNames: ["can_id"],
 			description: "Seconds until each can reaches its threshold at its fill rate (0 once full, NaN when not filling)"
 		});
+		metrics.register({
+			type: "histogram",
+			name: REPORT_METRICS.batchSize,
+			description: "Reports per batch written to the store (a burst should make few, large batches)",
+			buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256]
+		});
 		for (const what of ["received", "applied", "duplicates"] as const) metrics.increment(REPORT_METRICS[what], undefined, 0);
 		for (const reason of REJECTION_REASONS) metrics.increment(REPORT_METRICS.rejected, { reason }, 0);
 		metrics.set(REPORT_METRICS.fullCans, 0);
@@ -58,6 +65,13 @@ export class IngestCounters {
 	count(what: Outcome): void {
 		this.stats[what]++;
 		this.metrics?.increment(REPORT_METRICS[what]);
+	}
+
+	/** One batch of `size` reports goes to the store. */
+	countBatch(size: number): void {
+		this.stats.batches++;
+		this.stats.batched += size;
+		this.metrics?.observe(REPORT_METRICS.batchSize, size);
 	}
 
 	countRejected(reason: RejectionReason): void {
@@ -90,11 +104,9 @@ export async function ingestStats(broker: ServiceBroker): Promise<IngestStats> {
 		.filter(s => s.name === "trashReport")
 		.map(s => s.nodeID);
 	const all = await Promise.all(nodes.map(nodeID => broker.call<IngestStats, object>("trashReport.stats", {}, { nodeID })));
-	const total: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {} };
+	const total: IngestStats = { received: 0, applied: 0, duplicates: 0, rejected: {}, batches: 0, batched: 0 };
 	for (const s of all) {
-		total.received += s.received;
-		total.applied += s.applied;
-		total.duplicates += s.duplicates;
+		for (const key of ["received", "applied", "duplicates", "batches", "batched"] as const) total[key] += s[key];
 		for (const [field, n] of Object.entries(s.rejected)) total.rejected[field] = (total.rejected[field] ?? 0) + n;
 	}
 	return total;
