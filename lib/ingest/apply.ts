@@ -396,11 +396,14 @@ async function analyseWindow(
 ) {
 	let drops = emptyings(points, settings.emptiedDrop);
 	let crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
-	// A crossing in the window's oldest cycle would be keyed by the collection recorded before the
-	// window, but the consumer holding the emptying may not have recorded it yet: one more window
-	// back shows the drop in the history itself (every consumer writes its reports before it reads),
-	// and whichever consumer sees it first records it, under the name the other then finds.
-	if (crossings[0] != null && points.length >= TREND_WINDOW) {
+	// Two things the window cannot tell from its own points, for which one more window back is read:
+	//  - a crossing in its oldest cycle would be keyed by the collection recorded before the window,
+	//    but the consumer holding the emptying may not have recorded it yet: the drop shows in the
+	//    history itself (every consumer writes its reports before it reads), and whichever consumer
+	//    sees it first records it, under the name the other then finds;
+	//  - whether the window's oldest point, when it is this batch's, is a drop (a batch holding a
+	//    whole window of the can: a deep prefetch in a burst).
+	if ((crossings[0] != null || batchIds.has(points[0]?.id)) && points.length >= TREND_WINDOW) {
 		const older = await stores.history.recent("canId", [canId], "reportedAt", { to: iso(points[0].at), limit: TREND_WINDOW });
 		points = timeline([...older.map(toPoint), ...points]);
 		drops = emptyings(points, settings.emptiedDrop);

@@ -181,6 +181,18 @@ describe("applyBatch on an in-memory store", () => {
 		expect(ids).toEqual(new Set(["can.full:5:first", `can.emptied:5:${minute(31)}`, `can.full:5:${minute(31)}`]));
 	});
 
+	it("raises the emptying of a batch's oldest report of the can, when that is where its window begins", async () => {
+		const at = minuteReport("8");
+		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30 and filling slowly after it
+		const level = (k: number) => (k < 30 ? 10 + 3 * k : 2 + (k - 30));
+		const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => at(from + i, level(from + i)));
+		await applyBatch(stores, batch(0, 30), options("n"));
+		// one batch (a deep prefetch) holds exactly the window's 40 reports: the drop to its oldest is only seen before it
+		await applyBatch(stores, batch(30, 70), options("n"));
+		expect(raised.map(a => a.id)).toEqual(["can.full:8:first", `can.emptied:8:${minute(30)}`]);
+		expect(await stores.levels.get("8")).toMatchObject({ cycleStartedAt: minute(30), lastEmptiedAt: minute(30) });
+	});
+
 	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
 		const at = minuteReport("6");
 		// 10, 20, … 90, 95, then emptied to 3 at minute 10 and filling a point a minute
