@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import { CHANNEL_IN_FLIGHT } from "../lib/bus";
+import { CHANNEL_IN_FLIGHT, GROUP_IN_FLIGHT } from "../lib/bus";
 import { config } from "../lib/config";
 import { parseDuration } from "../lib/config";
 import type {
@@ -359,7 +359,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 	channels: {
 		[CHANNEL]: {
 			group: "trashReport",
-			maxInFlight: CHANNEL_IN_FLIGHT,
+			// on NATS the whole group's, on the in-memory bus per process (RabbitMQ: the adapter's prefetch)
+			maxInFlight: GROUP_IN_FLIGHT,
 			// A report that still fails after the handler's own retries goes back to the bus;
 			// after this many deliveries the adapter moves it to the dead letters as it is.
 			maxRetries: CHANNEL_MAX_DELIVERIES,
