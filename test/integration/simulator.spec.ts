@@ -6,7 +6,7 @@
  */
 import type { ServiceSchema } from "moleculer";
 import type { GeoBox } from "../../lib/config";
-import type { Can, SimulatedCan, SimulatedReport, SimulatorStatus } from "../../lib/contracts";
+import type { Can, IngestStats, SimulatedCan, SimulatedReport, SimulatorStatus } from "../../lib/contracts";
 import type { CanLevel } from "../../lib/contracts";
 import { startSystem, eventually } from "../../harness/system";
 import type { System } from "../../harness/system";
@@ -34,7 +34,7 @@ beforeAll(async () => {
 afterAll(() => sys.stop());
 
 const status = () => sys.broker.call<SimulatorStatus>("simulator.status");
-const stats = () => sys.broker.call<{ applied: number; duplicates: number; received: number }>("trashReport.stats");
+const stats = () => sys.broker.call<IngestStats>("trashReport.stats");
 
 /** The newest report per can among those published, as trashReport must end up storing it. */
 function newestPerCan(): Map<string, SimulatedReport> {
@@ -134,6 +134,10 @@ it("a burst publishes exactly `count` reports and every can ends at its newest l
 		expect(can.reportedAt).toBe(newest.get(can.canId)!.reportedAt);
 	}
 	expect(seen).toHaveLength(before.published + 1234);
+	// every valid report went to the store in a batch, and a burst makes batches of many
+	const { applied, duplicates, batches, batched } = await stats();
+	expect(batched).toBe(applied + duplicates);
+	expect(batched / batches).toBeGreaterThan(2);
 });
 
 it("rejects a burst without a sane count", async () => {
