@@ -6,7 +6,7 @@
  *
  *   npm run bench:ingest              (BENCH_REPORTS=20000 by default)
  */
-import { connect, StringCodec } from "nats";
+import { AckPolicy, connect, DeliverPolicy, StringCodec } from "nats";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../services/simulator.service";
@@ -14,6 +14,7 @@ import { startDeployment } from "../harness/deployment";
 import type { Deployment, DeploymentKind } from "../harness/deployment";
 import { startNats, startPostgres, startRabbit } from "../harness/servers";
 import { ingestStats } from "../lib/ingest/stats";
+import { CHANNEL } from "../lib/ingest/report";
 
 export interface IngestResult {
 	rate: number;
@@ -96,6 +97,119 @@ export async function ingest(kind: DeploymentKind, transporter: string, n: numbe
 		opts.finished?.();
 		const { batches, batched } = await ingestStats(sys.broker);
 		return { rate, lost: n - count, meanBatch: batched / batches, publishRate };
+	} finally {
+		await pg.end();
+		await sys.stop();
+	}
+}
+
+/** The JetStream stream of a channel (the channel adapter names it after the channel, which is also its subject). */
+const streamOf = (channel: string) => channel.split(".").join("_");
+
+/** Report `i` of a plain producer in the seed format, `cans` cans taking turns, each filling and emptied every 200 reports. */
+const seedReport = (i: number, cans: number) => JSON.stringify({ can_id: String(1 + (i % cans)), level: ((Math.floor(i / cans) % 200) / 2 + 0.25).toFixed(2) });
+
+/**
+ * Fills the `trash-level` stream (created as the channel adapter creates it) with `n` seed-format
+ * reports, core-published by a plain `nats` client: the backlog a fleet leaves while every
+ * consumer is down.
+ */
+export async function fillBacklog(url: string, channel: string, n: number, cans: number, retentionMs = 3_600_000): Promise<void> {
+	const nc = await connect({ servers: url });
+	const stream = streamOf(channel);
+	try {
+		const jsm = await nc.jetstreamManager();
+		await jsm.streams.add({ name: stream, subjects: [channel], max_age: retentionMs * 1_000_000, num_replicas: 1 });
+		const first = (await jsm.streams.info(stream)).state.messages;
+		const sc = StringCodec();
+		for (let i = 0; i < n; i++) {
+			nc.publish(channel, sc.encode(seedReport(i, cans)));
+			if (i % 1_000 === 999) await nc.flush();
+		}
+		await nc.flush();
+		while ((await jsm.streams.info(stream)).state.messages < first + n) await new Promise(r => setTimeout(r, 50));
+	} finally {
+		await nc.close();
+	}
+}
+
+/**
+ * Reports/s of a raw durable pull consumer of the `nats` client that drains the backlog (`n`
+ * reports), parsing each and acking every message: issue #16's baseline for the same bus.
+ */
+export async function rawJetStreamDrain(url: string, channel: string, n: number): Promise<number> {
+	const nc = await connect({ servers: url });
+	const stream = streamOf(channel);
+	try {
+		const jsm = await nc.jetstreamManager();
+		const durable = `bench-raw-${Date.now()}`;
+		await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+		const consumer = await nc.jetstream().consumers.get(stream, durable);
+		const started = performance.now();
+		let count = 0;
+		const messages = await consumer.consume({ max_messages: 1_000 });
+		for await (const m of messages) {
+			JSON.parse(m.string());
+			m.ack();
+			if (++count === n) break;
+		}
+		await nc.flush();
+		const rate = n / ((performance.now() - started) / 1000);
+		await jsm.consumers.delete(stream, durable);
+		return rate;
+	} finally {
+		await nc.close();
+	}
+}
+
+export interface BacklogResult extends IngestResult {
+	/** The raw consumer's rate on the same backlog, drained first. */
+	raw: number;
+	/** CPU seconds of the machine (`cpu`) per report applied, µs, over the same time as the rate. */
+	cpuUsPerReport: number | null;
+}
+
+/**
+ * A backlog drained twice: `n` reports of `cans` cans put in the stream of a NATS deployment while
+ * its trashReport processes are stopped, drained first by the raw consumer (`rawJetStreamDrain`),
+ * then by those processes started again. The system's rate is over the time from its
+ * first report applied to its last (process start-up excluded).
+ */
+export async function backlogDrain(url: string, n: number, cans: number, opts: IngestOptions & { cpu?: () => number } = {}): Promise<BacklogResult> {
+	const consumers = Array.from({ length: opts.consumers ?? 3 }, (_, i) => `trashReport-${i + 1}`);
+	const sys = await startDeployment("nats", {
+		transporter: url,
+		env: opts.env,
+		layout: [["gateway", ["rest", "systemManager", "pilot", "db"]], ...consumers.map((name): [string, ["trashReport"]] => [name, ["trashReport"]])]
+	});
+	const pg = new Client({ connectionString: sys.env.DB_URI });
+	await pg.connect();
+	try {
+		// the group's durable consumer exists; every consumer process stops before the backlog comes
+		for (const proc of sys.procs.filter(p => p.services.includes("trashReport"))) await sys.kill(proc, "SIGTERM");
+		const channel = sys.env.NAMESPACE ? `${sys.env.NAMESPACE}.${CHANNEL}` : CHANNEL;
+		const fillStarted = performance.now();
+		await fillBacklog(url, channel, n, cans);
+		const publishRate = n / ((performance.now() - fillStarted) / 1000);
+		const raw = await rawJetStreamDrain(url, channel, n);
+		const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
+		// (the spawn as the start when the whole backlog is applied before the first look)
+		let first = { at: performance.now(), count: 0, cpu: opts.cpu?.() };
+		for (const name of consumers) await sys.spawn(name, ["trashReport"]);
+		opts.started?.(sys);
+		const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+		let count = 0;
+		let seen = false;
+		while ((count = await applied()) < n && Date.now() < deadline) {
+			if (!seen && count > 0) [seen, first] = [true, { at: performance.now(), count, cpu: opts.cpu?.() }];
+			opts.progress?.(count);
+			await new Promise(r => setTimeout(r, 50));
+		}
+		const rate = (count - first.count) / ((performance.now() - first.at) / 1000);
+		const cpu = first.cpu != null && opts.cpu ? ((opts.cpu() - first.cpu) / (count - first.count)) * 1e6 : null;
+		opts.finished?.();
+		const { batches, batched } = await ingestStats(sys.broker);
+		return { rate, lost: n - count, meanBatch: batched / batches, publishRate, raw, cpuUsPerReport: cpu };
 	} finally {
 		await pg.end();
 		await sys.stop();

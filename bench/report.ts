@@ -63,7 +63,7 @@ export function machine(): Results["machine"] {
 /** The memory rows of row 8's NestJS processes: measured for comparison, not ours to keep under a limit. */
 export const PEER_DEPLOYMENT = "peer nest";
 
-/** The targets of issues #7, #18 and #21, checked against one run's rows. */
+/** The targets of issues #7, #16, #18 and #21, checked against one run's rows. */
 export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemory[]): Target[] {
 	const row = (id: string) => rows.find(r => r.id === id);
 	const ratio = (id: string, min: number): Target | null => {
@@ -84,6 +84,17 @@ export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemo
 			measured: `${fmt(nats.rate)} reports/s, ${nats.errors} lost`,
 			met: nats.rate >= 25_000 && nats.errors === 0
 		});
+	// issue #16: the system draining a backlog against a raw JetStream consumer draining the same one
+	const drain = row("5e");
+	if (drain) {
+		list.push({
+			what: "row 5e backlog drain on NATS ≥ 0.9 × row 5d (raw JetStream consumer)",
+			measured: drain.ratio.toFixed(2),
+			met: drain.ratio >= 0.9 && drain.errors === 0
+		});
+		if (drain.cpuUsPerItem != null)
+			list.push({ what: "CPU per applied report of row 5e ≤ 60 µs", measured: `${drain.cpuUsPerItem.toFixed(0)} µs`, met: drain.cpuUsPerItem <= 60 });
+	}
 	const amqp = row("5c");
 	if (amqp) list.push({ what: "row 5c ingest on AMQP: 0 lost", measured: `${amqp.errors} lost`, met: amqp.errors === 0 });
 	if (startToReadyMs > 0)
@@ -136,7 +147,7 @@ export function markdown(r: Results): string {
 		"|---|---|---:|",
 		...r.memory.map(m => `| ${m.deployment} | ${m.process} | ${m.maxRssMB.toFixed(0)} |`),
 		"",
-		"| target (issues #7, #18, #21) | measured | |",
+		"| target (issues #7, #16, #18, #21) | measured | |",
 		"|---|---|---|",
 		...r.targets.map(t => `| ${t.what} | ${t.measured} | ${t.met ? "met" : "**missed**"} |`)
 	];

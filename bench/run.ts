@@ -5,7 +5,9 @@
  *   2  GET /levels, GET /movies: gateway → NATS → remote service processes
  *   3  the same over RabbitMQ (compared with row 2)
  *   4  POST /movies (gateway → pilot → db) on NATS (compared with row 1's POST)
- *   5  a report burst through the durable channel on NATS and on RabbitMQ, against raw nats
+ *   5  a report burst through the durable channel on NATS and on RabbitMQ, against raw nats;
+ *      5d/5e a 100 000-report backlog (seed format, plain producer, 1 000 cans) drained by a raw
+ *      JetStream pull consumer and then by the system (issue #16)
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
  *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21)
  *   8  with --peer: GET /levels over the same nats-server on a NestJS (Fastify) gateway and microservice
@@ -34,7 +36,7 @@ import type { Deployment } from "../harness/deployment";
 import { freePort, startNats, startPostgres, startRabbit } from "../harness/servers";
 import type { RunningServer } from "../harness/servers";
 import { eventually, httpClient } from "../harness/system";
-import { ingest, rawNats } from "./ingest";
+import { backlogDrain, ingest, rawNats } from "./ingest";
 import { machine, markdown, PEER_DEPLOYMENT, refreshDoc, targets } from "./report";
 import type { ProcessMemory, Results, Row } from "./report";
 
@@ -537,6 +539,37 @@ async function main() {
 				const cpuUsPerItem = ((cpuAfter - cpuBefore) / REPORTS) * 1e6;
 				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, cpuUsPerItem, baseline: "5a", ratio: r.rate / raw });
 			}
+			// issue #16: a backlog of seed-format reports from a plain client, 1 000 cans, drained by a raw
+			// JetStream consumer (5d) and then by the system (5e)
+			let stopSampling = () => {};
+			const backlog = await stepOf(`rows 5d, 5e: a ${REPORTS}-report backlog on NATS`, 15 + REPORTS / 5_000, () =>
+				backlogDrain(natsUrl, REPORTS, 1_000, {
+					env: SERVICE_ENV,
+					consumers: Number(args.consumers),
+					cpu: systemCpuSeconds,
+					started: sys => (stopSampling = sampleMemory("backlog nats", procsOf(sys))),
+					progress: applied => (step.label = `row 5e: ${applied}/${REPORTS} of the backlog applied`)
+				}).finally(() => stopSampling())
+			);
+			const drain = { unit: "reports/s", p50: null, p99: null, baseline: "5d" } as const;
+			rows.push({
+				...drain,
+				id: "5d",
+				label: "backlog: raw nats JetStream pull consumer, acks every message",
+				rate: backlog.raw,
+				errors: 0,
+				cpuUsPerItem: null,
+				ratio: 1
+			});
+			rows.push({
+				...drain,
+				id: "5e",
+				label: `backlog: NATS JetStream → ${args.consumers} × trashReport → PostgreSQL, 1 000 cans (${backlog.meanBatch.toFixed(0)} reports a batch)`,
+				rate: backlog.rate,
+				errors: backlog.lost,
+				cpuUsPerItem: backlog.cpuUsPerReport,
+				ratio: backlog.rate / backlog.raw
+			});
 		}
 
 		if (PHASES.has("peer")) await peerRows(natsUrl);
