@@ -63,6 +63,9 @@ export interface IngestOptions {
 	consumers?: number;
 }
 
+/** Reports the store holds as applied. */
+const appliedCount = async (pg: Client) => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
+
 /**
  * `n` reports published by a simulator on the bench's own node, timed from the burst call until
  * PostgreSQL holds `n` applied statuses (or `timeoutMs` passes: the rest counts as lost).
@@ -82,7 +85,7 @@ export async function ingest(kind: DeploymentKind, transporter: string, n: numbe
 	try {
 		await sys.broker.createService({ name: "simulator", mixins: [Simulator], settings: { cans: 10, autostart: false } } as ServiceSchema);
 		await sys.broker.waitForServices("simulator");
-		const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
+		const applied = () => appliedCount(pg);
 		const started = performance.now();
 		await sys.broker.call("simulator.burst", { count: n }, { timeout: 0 });
 		const publishRate = n / ((performance.now() - started) / 1000);
@@ -192,7 +195,7 @@ export async function backlogDrain(url: string, n: number, cans: number, opts: I
 		await fillBacklog(url, channel, n, cans);
 		const publishRate = n / ((performance.now() - fillStarted) / 1000);
 		const raw = await rawJetStreamDrain(url, channel, n);
-		const applied = async () => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
+		const applied = () => appliedCount(pg);
 		// (the spawn as the start when the whole backlog is applied before the first look)
 		let first = { at: performance.now(), count: 0, cpu: opts.cpu?.() };
 		for (const name of consumers) await sys.spawn(name, ["trashReport"]);
