@@ -9,6 +9,7 @@ import { eventually } from "../../harness/system";
 import { ingestStats, startDeployment } from "../../harness/deployment";
 import type { Deployment, DeploymentKind } from "../../harness/deployment";
 import type { Movie } from "../../lib/contracts";
+import { listenerKnown } from "../support/events";
 
 const DEPLOYMENTS = (process.env.DEPLOYMENTS ?? "embedded,nats,amqp").split(",") as DeploymentKind[];
 
@@ -29,6 +30,8 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			}
 		});
 		await sys.broker.waitForServices("movieWatcher");
+		// pilot's process emits only to the listeners its registry holds (the next INFO brings this one)
+		await listenerKnown(sys, "movie.*", "pilot");
 	}, 90_000);
 	afterAll(() => sys.stop());
 

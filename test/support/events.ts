@@ -1,6 +1,7 @@
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { Deployment } from "../../harness/deployment";
 import { eventually } from "../../harness/system";
+import type { ServiceName } from "../../lib/config";
 import type { CanAlert } from "../../lib/contracts";
 
 /** A service on the test's node that keeps every `can.*` alert it hears in `heard`. */
@@ -16,12 +17,12 @@ export async function listenToAlerts(broker: ServiceBroker, heard: CanAlert[]): 
 }
 
 /**
- * Waits until every trashReport replica knows of the test node's listener of `event`: a node
- * broadcasts an event only to the listeners its registry holds, and a service created after the
+ * Waits until every replica of `emitter` knows of the test node's listener of `event`: a node
+ * sends an event only to the listeners its registry holds, and a service created after the
  * deployment started reaches the others' registries with the next INFO.
  */
-export async function listenerKnown(sys: Deployment, event: string): Promise<void> {
-	const replicas = sys.procs.filter(p => p.services.includes("trashReport"));
+export async function listenerKnown(sys: Deployment, event: string, emitter: ServiceName = "trashReport"): Promise<void> {
+	const replicas = sys.procs.filter(p => p.services.includes(emitter));
 	await eventually(
 		async () => {
 			for (const proc of replicas) {
