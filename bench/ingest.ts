@@ -202,9 +202,8 @@ export async function backlogDrain(url: string, n: number, cans: number, opts: I
 		opts.started?.(sys);
 		const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
 		let count = 0;
-		let seen = false;
 		while ((count = await applied()) < n && Date.now() < deadline) {
-			if (!seen && count > 0) [seen, first] = [true, { at: performance.now(), count, cpu: opts.cpu?.() }];
+			if (first.count === 0 && count > 0) first = { at: performance.now(), count, cpu: opts.cpu?.() };
 			opts.progress?.(count);
 			await new Promise(r => setTimeout(r, 50));
 		}
