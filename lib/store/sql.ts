@@ -78,13 +78,24 @@ export class SqlAdapter extends SequelizeDbAdapter {
 	}
 }
 
+function hasNull(row: Record<string, unknown>): boolean {
+	for (const key in row) if (row[key] === null) return true;
+	return false;
+}
+
 /** PostgreSQL: the compare-and-set is one INSERT … ON CONFLICT … WHERE statement. */
 export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
 	const plain = (m: Model | null) => (m ? (adapter.entityToObject(m) as T) : null);
 	const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+	/** Each column's SQL type, for the arrays `upsert` binds (read once: the model is defined on connect). */
+	let types: Map<string, string> | undefined;
+	const typeOf = (column: string) =>
+		(types ??= new Map(Object.entries(adapter.model.getAttributes()).map(([name, c]) => [name, (c.type as { toSql(): string }).toSql()]))).get(column);
 	/**
-	 * One multi-row INSERT … ON CONFLICT DO UPDATE [WHERE condition] … RETURNING: the ingest hot path
-	 * writes a whole batch of reports in one round trip. Resolves with the ids written.
+	 * One INSERT … SELECT FROM UNNEST(<an array per column>) ON CONFLICT DO UPDATE [WHERE condition]
+	 * … RETURNING: the ingest hot path writes a whole batch of reports in one round trip, with one
+	 * parameter per column, not per value (a VALUES list of a placeholder per value cost a string per
+	 * value to build and to bind, and a new statement text for every batch size). Resolves with the ids written.
 	 * `newer`: update a row only with a later `version`, except the `always` columns, written
 	 * whatever the version (then the ids resolved are those whose row now has the doc's version).
 	 */
@@ -93,12 +104,12 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		how: { insertOnly?: true; condition?: (nextParam: number) => string; extra?: unknown[]; newer?: { always: string[]; forward: string[] } } = {}
 	): Promise<Set<string>> {
 		if (docs.length === 0) return new Set();
+		const rows = [...docs] as Record<string, unknown>[];
 		// Rows in id order: concurrent batches from several replicas then lock rows in the same
 		// order and cannot deadlock (in arrival order they did, under a burst over few cans).
-		docs = [...docs].sort((a, b) => ((a as { _id: string })._id < (b as { _id: string })._id ? -1 : 1));
+		rows.sort((a, b) => ((a._id as string) < (b._id as string) ? -1 : 1));
 		// every field any doc has (a doc without one writes NULL there)
-		const cols = [...new Set(docs.flatMap(d => Object.keys(d).filter(c => (d as Record<string, unknown>)[c] !== undefined)))];
-		const values = docs.map((_, row) => `(${cols.map((_, i) => `$${row * cols.length + i + 1}`).join(", ")})`).join(", ");
+		const cols = [...new Set(rows.flatMap(d => Object.keys(d).filter(c => d[c] !== undefined)))];
 		const newer = `(${q(table)}."version" IS NULL OR ${q(table)}."version" < EXCLUDED."version")`;
 		const set = (c: string) =>
 			how.newer?.forward.includes(c)
@@ -107,18 +118,20 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 					? `${q(c)} = CASE WHEN ${newer} THEN EXCLUDED.${q(c)} ELSE ${q(table)}.${q(c)} END`
 					: `${q(c)} = EXCLUDED.${q(c)}`;
 		const sql =
-			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) VALUES ${values} ` +
+			`INSERT INTO ${q(table)} (${cols.map(q).join(", ")}) ` +
+			`SELECT * FROM UNNEST(${cols.map((c, i) => `$${i + 1}::${typeOf(c)}[]`).join(", ")}) ` +
 			(how.insertOnly
 				? `ON CONFLICT ("_id") DO NOTHING`
 				: `ON CONFLICT ("_id") DO UPDATE SET ${cols
 						.filter(c => c !== "_id")
 						.map(set)
-						.join(", ")}` + (how.condition ? ` WHERE ${how.condition(docs.length * cols.length + 1)}` : "")) +
+						.join(", ")}` + (how.condition ? ` WHERE ${how.condition(cols.length + 1)}` : "")) +
 			` RETURNING "_id"${how.newer ? `, "version"` : ""}`;
-		const bind = [...docs.flatMap(d => cols.map(c => (d as Record<string, unknown>)[c] ?? null)), ...(how.extra ?? [])];
-		const [rows] = await adapter.db.query(sql, { bind });
-		const versions = new Map(docs.map(d => [(d as { _id: string })._id, (d as { version?: string }).version]));
-		return new Set((rows as { _id: string; version?: string }[]).filter(r => !how.newer || r.version === versions.get(r._id)).map(r => r._id));
+		const bind = [...cols.map(c => rows.map(d => d[c] ?? null)), ...(how.extra ?? [])];
+		const [written] = (await adapter.db.query(sql, { bind })) as [{ _id: string; version?: string }[], unknown];
+		if (!how.newer) return new Set(written.map(r => r._id));
+		const versions = new Map(rows.map(d => [d._id as string, d.version]));
+		return new Set(written.filter(r => r.version === versions.get(r._id)).map(r => r._id));
 	}
 	async function findOverlapping(field: string, value: string, span: { start: string; end: string }, from: string, to: string, transaction?: Transaction) {
 		const [rows] = await adapter.db.query(
@@ -127,8 +140,9 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 		);
 		return docsOf(rows as Record<string, unknown>[])[0] ?? null;
 	}
-	/** Raw rows as documents: absent fields absent, as on NeDB. */
-	const docsOf = (rows: Record<string, unknown>[]) => rows.map(row => Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T);
+	/** Raw rows as documents: absent fields absent, as on NeDB (only a row with a NULL is copied: a batch reads thousands). */
+	const docsOf = (rows: Record<string, unknown>[]) =>
+		rows.map(row => (hasNull(row) ? Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) : row) as T);
 	return {
 		get: async id => plain(await adapter.model.findByPk(id)),
 		// raw: once per ingest batch, and Sequelize's model layer cost more than the query
