@@ -7,6 +7,7 @@
  *   npm run bench:ingest              (BENCH_REPORTS=20000 by default)
  */
 import { AckPolicy, connect, DeliverPolicy, StringCodec } from "nats";
+import amqp from "amqplib";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../services/simulator.service";
@@ -14,7 +15,9 @@ import { startDeployment } from "../harness/deployment";
 import type { Deployment, DeploymentKind } from "../harness/deployment";
 import { startNats, startPostgres, startRabbit } from "../harness/servers";
 import { ingestStats } from "../lib/ingest/stats";
+import type { IngestStats } from "../lib/contracts";
 import { CHANNEL } from "../lib/ingest/report";
+import { processCpuSeconds, systemCpuSeconds } from "./cpu";
 
 export interface IngestResult {
 	rate: number;
@@ -117,20 +120,20 @@ const seedReport = (i: number, cans: number) => JSON.stringify({ can_id: String(
  * reports, core-published by a plain `nats` client: the backlog a fleet leaves while every
  * consumer is down.
  */
-export async function fillBacklog(url: string, channel: string, n: number, cans: number, retentionMs = 3_600_000): Promise<void> {
+export async function fillBacklog(url: string, channel: string, n: number, cans: number, retentionMs = 3_600_000, first = 0): Promise<void> {
 	const nc = await connect({ servers: url });
 	const stream = streamOf(channel);
 	try {
 		const jsm = await nc.jetstreamManager();
 		await jsm.streams.add({ name: stream, subjects: [channel], max_age: retentionMs * 1_000_000, num_replicas: 1 });
-		const first = (await jsm.streams.info(stream)).state.messages;
+		const stored = (await jsm.streams.info(stream)).state.messages;
 		const sc = StringCodec();
-		for (let i = 0; i < n; i++) {
+		for (let i = first; i < first + n; i++) {
 			nc.publish(channel, sc.encode(seedReport(i, cans)));
 			if (i % 1_000 === 999) await nc.flush();
 		}
 		await nc.flush();
-		while ((await jsm.streams.info(stream)).state.messages < first + n) await new Promise(r => setTimeout(r, 50));
+		while ((await jsm.streams.info(stream)).state.messages < stored + n) await new Promise(r => setTimeout(r, 50));
 	} finally {
 		await nc.close();
 	}
@@ -165,56 +168,221 @@ export async function rawJetStreamDrain(url: string, channel: string, n: number)
 	}
 }
 
-export interface BacklogResult extends IngestResult {
-	/** The raw consumer's rate on the same backlog, drained first. */
-	raw: number;
-	/** CPU seconds of the machine (`cpu`) per report applied, µs, over the same time as the rate. */
-	cpuUsPerReport: number | null;
+/** The system applying reports: a backlog drained, or a live burst. */
+export interface Drain {
+	/** trashReport processes applying them. */
+	consumers: number;
+	rate: number;
+	lost: number;
+	/** Reports per batch written to the store, on average (`trashReport.stats`). */
+	meanBatch: number;
+	/** CPU µs per report applied: of every process the bench started (services, bus, PostgreSQL, the bench) … */
+	cpuUs: number;
+	/** … and of the trashReport processes alone. */
+	consumersCpuUs: number;
 }
 
+/** Where a drain's timing starts: when, what was applied by then, the CPU used by then. */
+interface Mark {
+	at: number;
+	count: number;
+	cpu: number;
+	consumersCpu: number;
+}
+
+const running = (sys: Deployment) => sys.procs.filter(p => p.services.includes("trashReport") && p.child.exitCode == null && p.child.signalCode == null);
+const mark = (sys: Deployment, count: number): Mark => ({
+	at: performance.now(),
+	count,
+	cpu: systemCpuSeconds(),
+	consumersCpu: processCpuSeconds(...running(sys).map(p => p.child.pid))
+});
+
 /**
- * A backlog drained twice: `n` reports of `cans` cans put in the stream of a NATS deployment while
- * its trashReport processes are stopped, drained first by the raw consumer (`rawJetStreamDrain`),
- * then by those processes started again. The system's rate is over the time from its
- * first report applied to its last (process start-up excluded).
+ * Waits until the store holds `target` applied reports (or the timeout passes: the rest counts as
+ * lost). Timed from `start`, or else from the first report applied after `from` (the consumers'
+ * start-up excluded).
  */
-export async function backlogDrain(url: string, n: number, cans: number, opts: IngestOptions & { cpu?: () => number } = {}): Promise<BacklogResult> {
-	const consumers = Array.from({ length: opts.consumers ?? 3 }, (_, i) => `trashReport-${i + 1}`);
-	const sys = await startDeployment("nats", {
+async function drain(
+	sys: Deployment,
+	pg: Client,
+	from: number,
+	target: number,
+	opts: IngestOptions,
+	start?: { mark: Mark; stats: IngestStats }
+): Promise<Drain> {
+	// consumers started for this drain count from 0; those of a live burst count on
+	const stats = start?.stats ?? { batches: 0, batched: 0 };
+	const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+	let first = start?.mark;
+	let count = 0;
+	while ((count = await appliedCount(pg)) < target && Date.now() < deadline) {
+		if (!first && count > from) first = mark(sys, count);
+		opts.progress?.(count - from);
+		await new Promise(r => setTimeout(r, 50));
+	}
+	// (applied before the first look: timed from now, which makes it slower, never faster)
+	first ??= mark(sys, from);
+	const end = mark(sys, count);
+	const applied = Math.max(count - first.count, 1);
+	const after = await ingestStats(sys.broker);
+	return {
+		consumers: running(sys).length,
+		rate: applied / ((end.at - first.at) / 1000),
+		lost: target - count,
+		meanBatch: (after.batched - stats.batched) / Math.max(after.batches - stats.batches, 1),
+		cpuUs: ((end.cpu - first.cpu) / applied) * 1e6,
+		consumersCpuUs: ((end.consumersCpu - first.consumersCpu) / applied) * 1e6
+	};
+}
+
+/** `trashReport-1` … `trashReport-<count>`. */
+const consumerNames = (count: number) => Array.from({ length: count }, (_, i) => `trashReport-${i + 1}`);
+
+/** A deployment for the backlog rows: a gateway process and `consumers` trashReport processes, and a client of its store. */
+async function backlogDeployment(kind: DeploymentKind, url: string, consumers: number, opts: IngestOptions) {
+	const sys = await startDeployment(kind, {
 		transporter: url,
 		env: opts.env,
-		layout: [["gateway", ["rest", "systemManager", "pilot", "db"]], ...consumers.map((name): [string, ["trashReport"]] => [name, ["trashReport"]])]
+		layout: [
+			["gateway", ["rest", "systemManager", "pilot", "db"]],
+			...consumerNames(consumers).map((name): [string, ["trashReport"]] => [name, ["trashReport"]])
+		]
 	});
 	const pg = new Client({ connectionString: sys.env.DB_URI });
 	await pg.connect();
+	const channel = sys.env.NAMESPACE ? `${sys.env.NAMESPACE}.${CHANNEL}` : CHANNEL;
+	const stopConsumers = async () => {
+		for (const proc of running(sys)) await sys.kill(proc, "SIGTERM");
+	};
+	const startConsumers = async (count: number) => {
+		for (const name of consumerNames(count)) await sys.spawn(name, ["trashReport"]);
+		opts.started?.(sys);
+	};
+	return { sys, pg, channel, stopConsumers, startConsumers, stop: () => pg.end().finally(() => sys.stop()) };
+}
+
+export interface NatsBacklogResult {
+	/** Reports/s of the pipelined plain producer alone, filling the stream while no consumer runs. */
+	producer: number;
+	/** Reports/s of the raw JetStream consumer draining that backlog. */
+	raw: number;
+	/** The system draining a backlog with `consumers` processes, … */
+	many: Drain;
+	/** … a live burst from the same producer while they run, … */
+	live: Drain;
+	/** … and a backlog with one process. */
+	one: Drain;
+}
+
+/**
+ * Issue #16's NATS measures, on one deployment: `n` seed-format reports of `cans` cans put in the
+ * stream by a pipelined plain `nats` producer while every trashReport process is stopped (the
+ * producer's rate alone), drained first by the raw consumer (`rawJetStreamDrain`), then by
+ * `consumers` processes started again; then `n` more published while they run (live, timed from
+ * the first publish); then a backlog of `n` more drained by one process.
+ */
+export async function natsBacklog(url: string, n: number, cans: number, opts: IngestOptions = {}): Promise<NatsBacklogResult> {
+	const many = opts.consumers ?? 3;
+	const d = await backlogDeployment("nats", url, many, opts);
 	try {
 		// the group's durable consumer exists; every consumer process stops before the backlog comes
-		for (const proc of sys.procs.filter(p => p.services.includes("trashReport"))) await sys.kill(proc, "SIGTERM");
-		const channel = sys.env.NAMESPACE ? `${sys.env.NAMESPACE}.${CHANNEL}` : CHANNEL;
+		await d.stopConsumers();
 		const fillStarted = performance.now();
-		await fillBacklog(url, channel, n, cans);
-		const publishRate = n / ((performance.now() - fillStarted) / 1000);
-		const raw = await rawJetStreamDrain(url, channel, n);
-		const applied = () => appliedCount(pg);
-		// (the spawn as the start when the whole backlog is applied before the first look)
-		let first = { at: performance.now(), count: 0, cpu: opts.cpu?.() };
-		for (const name of consumers) await sys.spawn(name, ["trashReport"]);
-		opts.started?.(sys);
-		const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
-		let count = 0;
-		while ((count = await applied()) < n && Date.now() < deadline) {
-			if (first.count === 0 && count > 0) first = { at: performance.now(), count, cpu: opts.cpu?.() };
-			opts.progress?.(count);
-			await new Promise(r => setTimeout(r, 50));
-		}
-		const rate = (count - first.count) / ((performance.now() - first.at) / 1000);
-		const cpu = first.cpu != null && opts.cpu ? ((opts.cpu() - first.cpu) / (count - first.count)) * 1e6 : null;
+		await fillBacklog(url, d.channel, n, cans);
+		const producer = n / ((performance.now() - fillStarted) / 1000);
+		const raw = await rawJetStreamDrain(url, d.channel, n);
+
+		await d.startConsumers(many);
+		const manyDrain = await drain(d.sys, d.pg, 0, n, opts);
+
+		const start = { mark: mark(d.sys, n), stats: await ingestStats(d.sys.broker) };
+		const published = fillBacklog(url, d.channel, n, cans, undefined, n);
+		const live = await drain(d.sys, d.pg, n, 2 * n, opts, start);
+		await published;
+
+		await d.stopConsumers();
+		await fillBacklog(url, d.channel, n, cans, undefined, 2 * n);
+		await d.startConsumers(1);
+		const one = await drain(d.sys, d.pg, 2 * n, 3 * n, opts);
 		opts.finished?.();
-		const { batches, batched } = await ingestStats(sys.broker);
-		return { rate, lost: n - count, meanBatch: batched / batches, publishRate, raw, cpuUsPerReport: cpu };
+		return { producer, raw, many: manyDrain, live, one };
 	} finally {
-		await pg.end();
-		await sys.stop();
+		await d.stop();
+	}
+}
+
+/**
+ * Reports/s of a raw amqplib consumer draining `n` persistent messages from `queue` with a prefetch
+ * of 1 000, parsing each and acking every message: the AMQP baseline.
+ */
+export async function rawAmqpDrain(url: string, queue: string, n: number): Promise<number> {
+	const conn = await amqp.connect(url, { noDelay: true });
+	try {
+		const ch = await conn.createChannel();
+		await ch.prefetch(1_000);
+		const started = performance.now();
+		let count = 0;
+		await new Promise<void>(resolve =>
+			ch.consume(queue, msg => {
+				if (!msg) return;
+				JSON.parse(msg.content.toString());
+				ch.ack(msg);
+				if (++count === n) resolve();
+			})
+		);
+		const rate = n / ((performance.now() - started) / 1000);
+		await ch.close();
+		return rate;
+	} finally {
+		await conn.close();
+	}
+}
+
+export interface AmqpBacklogResult {
+	/** Reports/s of a plain amqplib producer (persistent messages, confirmed) filling the queues. */
+	producer: number;
+	/** Reports/s of the raw amqplib consumer draining its copy of the backlog. */
+	raw: number;
+	/** The system draining its copy with `consumers` processes. */
+	many: Drain;
+}
+
+/**
+ * The AMQP backlog: `n` persistent seed-format reports published by a plain amqplib producer to the
+ * channel's (fanout) exchange while every trashReport process is stopped. A second durable queue
+ * bound to it gets its own copy, which a raw amqplib consumer drains first; then the system drains
+ * the group's queue with `consumers` processes.
+ */
+export async function amqpBacklog(url: string, n: number, cans: number, opts: IngestOptions = {}): Promise<AmqpBacklogResult> {
+	const many = opts.consumers ?? 3;
+	const d = await backlogDeployment("amqp", url, many, opts);
+	const conn = await amqp.connect(url, { noDelay: true });
+	try {
+		await d.stopConsumers();
+		const rawQueue = `bench-raw-${Date.now()}`;
+		const ch = await conn.createConfirmChannel();
+		await ch.assertQueue(rawQueue, { durable: true });
+		await ch.bindQueue(rawQueue, d.channel, "");
+		const started = performance.now();
+		for (let i = 0; i < n; i++) {
+			// the publish buffer's back-pressure, then RabbitMQ's confirms every 1 000
+			if (!ch.publish(d.channel, "", Buffer.from(seedReport(i, cans)), { persistent: true })) await new Promise(r => ch.once("drain", r));
+			if (i % 1_000 === 999) await ch.waitForConfirms();
+		}
+		await ch.waitForConfirms();
+		const producer = n / ((performance.now() - started) / 1000);
+		const raw = await rawAmqpDrain(url, rawQueue, n);
+		await ch.deleteQueue(rawQueue);
+		await ch.close();
+
+		await d.startConsumers(many);
+		const manyDrain = await drain(d.sys, d.pg, 0, n, opts);
+		opts.finished?.();
+		return { producer, raw, many: manyDrain };
+	} finally {
+		await conn.close();
+		await d.stop();
 	}
 }
 

@@ -18,7 +18,7 @@ export interface Row {
 	errors: number;
 	/** CPU time of the whole system under test (load generator, services, bus, PostgreSQL) per request or report, µs. */
 	cpuUsPerItem: number | null;
-	/** CPU time of the process serving HTTP alone, per request, µs (rows 1 and 7: `npm start`, and node:http; row 8: each gateway). */
+	/** CPU time of the process serving HTTP alone, per request, µs (rows 1 and 7: `npm start`, and node:http; row 8: each gateway), or of the trashReport processes per report (rows 5). */
 	serverCpuUsPerItem?: number;
 	/** Id of the row this one is compared with; itself for a baseline. */
 	baseline: string;
@@ -95,6 +95,22 @@ export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemo
 		if (drain.cpuUsPerItem != null)
 			list.push({ what: "CPU per applied report of row 5e ≤ 60 µs", measured: `${drain.cpuUsPerItem.toFixed(0)} µs`, met: drain.cpuUsPerItem <= 60 });
 	}
+	const live = row("5h");
+	if (live)
+		list.push({
+			what: "row 5h live burst on NATS ≥ 0.8 × row 5d (raw JetStream consumer)",
+			measured: live.ratio.toFixed(2),
+			met: live.ratio >= 0.8 && live.errors === 0
+		});
+	const amqpDrain = row("5j");
+	if (amqpDrain && drain) {
+		const ofNats = amqpDrain.rate / drain.rate;
+		list.push({
+			what: "row 5j backlog drain on AMQP ≥ 0.5 × row 5e (the same on NATS)",
+			measured: `${ofNats.toFixed(2)} (${amqpDrain.ratio.toFixed(2)} × row 5i, raw amqplib)`,
+			met: ofNats >= 0.5 && amqpDrain.errors === 0
+		});
+	}
 	const amqp = row("5c");
 	if (amqp) list.push({ what: "row 5c ingest on AMQP: 0 lost", measured: `${amqp.errors} lost`, met: amqp.errors === 0 });
 	if (startToReadyMs > 0)
@@ -134,7 +150,7 @@ export function markdown(r: Results): string {
 				`| ${row.id} | ${row.label} | ${fmt(row.rate)} ${row.unit} | ${ms(row.p50)} | ${ms(row.p99)} | ${row.errors} | ${row.id === row.baseline ? "baseline" : `${row.ratio.toFixed(2)} × ${row.baseline}`} | ${row.cpuUsPerItem == null ? "–" : fmt(row.cpuUsPerItem)} | ${row.serverCpuUsPerItem == null ? "–" : fmt(row.serverCpuUsPerItem)} |`
 		),
 		"",
-		"CPU µs each: CPU time used by the bench (autocannon), every service process, the bus and PostgreSQL during the row, per request (per report for ingest). Other users of the machine slow a row down without changing this much. Server CPU µs each: the same for the process serving HTTP alone (rows 1 and 7; row 8: the gateway).",
+		"CPU µs each: CPU time used by the bench (autocannon), every service process, the bus and PostgreSQL during the row, per request (per report for ingest). Other users of the machine slow a row down without changing this much. Server CPU µs each: the same for the process serving HTTP alone (rows 1 and 7; row 8: the gateway), or for the trashReport processes alone (ingest rows).",
 		"",
 		...(r.startToReadyMs > 0
 			? [

@@ -36,7 +36,9 @@ import type { Deployment } from "../harness/deployment";
 import { freePort, startNats, startPostgres, startRabbit } from "../harness/servers";
 import type { RunningServer } from "../harness/servers";
 import { eventually, httpClient } from "../harness/system";
-import { backlogDrain, ingest, rawNats } from "./ingest";
+import { childrenOf, processCpuSeconds, systemCpuSeconds } from "./cpu";
+import { amqpBacklog, ingest, natsBacklog, rawNats } from "./ingest";
+import type { Drain } from "./ingest";
 import { machine, markdown, PEER_DEPLOYMENT, refreshDoc, targets } from "./report";
 import type { ProcessMemory, Results, Row } from "./report";
 
@@ -131,7 +133,15 @@ function sampleMemory(deployment: string, procs: { name: string; pid: () => numb
 	}, 500);
 	return () => clearInterval(timer);
 }
-const procsOf = (sys: Deployment) => sys.procs.map(p => ({ name: p.name, pid: () => p.child.pid }));
+/** A deployment's processes, each by name: one restarted under its name is followed, one stopped is not. */
+const procsOf = (sys: Deployment) =>
+	sys.procs.map(({ name }) => ({
+		name,
+		pid: () => {
+			const child = sys.procs.find(p => p.name === name)?.child;
+			return child && child.exitCode == null && child.signalCode == null ? child.pid : undefined;
+		}
+	}));
 
 // ---------------------------------------------------------------------------------------------
 // HTTP rows
@@ -312,52 +322,6 @@ async function startPeer(natsUrl: string, levels: unknown) {
 	}
 }
 
-/** pid → [ppid, CPU seconds used so far] of every process, from /proc/<pid>/stat. */
-function processTable(): Map<number, [number, number]> {
-	const table = new Map<number, [number, number]>();
-	for (const name of fs.readdirSync("/proc")) {
-		if (!/^\d+$/.test(name)) continue;
-		try {
-			// fields after the "(comm)", which may contain spaces: state, ppid, …, utime (12th), stime (13th)
-			const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
-			const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-			table.set(Number(name), [Number(f[1]), (Number(f[11]) + Number(f[12])) / 100]);
-		} catch {
-			// gone meanwhile
-		}
-	}
-	return table;
-}
-
-function processCpuSeconds(pid: number): number {
-	return processTable().get(pid)?.[1] ?? 0;
-}
-
-function childrenOf(pid: number): number[] {
-	return [...processTable()].filter(([, [ppid]]) => ppid === pid).map(([child]) => child);
-}
-
-/**
- * CPU seconds used so far by this process and all its descendants: the load generator, the
- * service processes, the bus and PostgreSQL. Per request it says what a row costs the machine,
- * which other users of a shared machine change much less than they change req/s.
- */
-function systemCpuSeconds(): number {
-	const table = processTable();
-	const mine = new Set([process.pid]);
-	// a child may be listed before its parent: repeat until no new descendant turns up
-	let grew = true;
-	while (grew) {
-		grew = false;
-		for (const [pid, [ppid]] of table)
-			if (!mine.has(pid) && mine.has(ppid)) {
-				mine.add(pid);
-				grew = true;
-			}
-	}
-	return [...mine].reduce((sum, pid) => sum + (table.get(pid)?.[1] ?? 0), 0);
-}
-
 /** The remote layout of rows 2–4: one process per service on the path, as compose runs them. */
 const REMOTE: Parameters<typeof startDeployment>[1] = {
 	layout: [
@@ -521,55 +485,102 @@ async function main() {
 				["5c", "amqp", amqpUrl]
 			] as const) {
 				let stopSampling = () => {};
-				let [cpuBefore, cpuAfter] = [0, 0];
+				let consumers: (number | undefined)[] = [];
+				const cpu = { before: [0, 0], after: [0, 0] };
+				const now = () => [systemCpuSeconds(), processCpuSeconds(...consumers)];
 				const r = await stepOf(`row ${id}: ${REPORTS} reports through ${kind}`, 15 + REPORTS / 7_000, () =>
 					ingest(kind, url, REPORTS, {
 						env: SERVICE_ENV,
 						consumers: Number(args.consumers),
 						started: sys => {
 							stopSampling = sampleMemory(`ingest ${kind}`, procsOf(sys));
-							cpuBefore = systemCpuSeconds();
+							consumers = sys.procs.filter(p => p.services.includes("trashReport")).map(p => p.child.pid);
+							cpu.before = now();
 						},
-						finished: () => (cpuAfter = systemCpuSeconds()),
+						finished: () => (cpu.after = now()),
 						progress: applied => (step.label = `row ${id}: ${applied}/${REPORTS} reports applied through ${kind}`)
 					}).finally(() => stopSampling())
 				);
 				const label = `burst: ${kind === "nats" ? "NATS JetStream" : "RabbitMQ"} → ${args.consumers} × trashReport → PostgreSQL (${r.meanBatch.toFixed(0)} reports a batch)`;
 				// from the deployment's start (idle, ready) to the last report applied
-				const cpuUsPerItem = ((cpuAfter - cpuBefore) / REPORTS) * 1e6;
-				rows.push({ id, label, unit: "reports/s", rate: r.rate, p50: null, p99: null, errors: r.lost, cpuUsPerItem, baseline: "5a", ratio: r.rate / raw });
+				const [cpuUsPerItem, serverCpuUsPerItem] = cpu.after.map((after, i) => ((after - cpu.before[i]) / REPORTS) * 1e6);
+				rows.push({
+					id,
+					label,
+					unit: "reports/s",
+					rate: r.rate,
+					p50: null,
+					p99: null,
+					errors: r.lost,
+					cpuUsPerItem,
+					serverCpuUsPerItem,
+					baseline: "5a",
+					ratio: r.rate / raw
+				});
 			}
-			// issue #16: a backlog of seed-format reports from a plain client, 1 000 cans, drained by a raw
-			// JetStream consumer (5d) and then by the system (5e)
-			let stopSampling = () => {};
-			const backlog = await stepOf(`rows 5d, 5e: a ${REPORTS}-report backlog on NATS`, 15 + REPORTS / 5_000, () =>
-				backlogDrain(natsUrl, REPORTS, 1_000, {
+			// issue #16: backlogs of seed-format reports from plain clients, 1 000 cans, drained by raw
+			// consumers (5d on JetStream, 5i on RabbitMQ) and by the system, and a live burst (5h)
+			const many = Number(args.consumers);
+			const system = (d: Drain, bus: string) => `${bus} → ${d.consumers} × trashReport → PostgreSQL, 1 000 cans (${d.meanBatch.toFixed(0)} reports a batch)`;
+			const drained = (id: string, label: string, d: Drain, baseline: Row) =>
+				rows.push({
+					id,
+					label,
+					unit: "reports/s",
+					rate: d.rate,
+					p50: null,
+					p99: null,
+					errors: d.lost,
+					cpuUsPerItem: d.cpuUs,
+					serverCpuUsPerItem: d.consumersCpuUs,
+					baseline: baseline.id,
+					ratio: d.rate / baseline.rate
+				});
+			const bare = (id: string, label: string, rate: number, baseline?: Row): Row => {
+				const row: Row = {
+					id,
+					label,
+					unit: "reports/s",
+					rate,
+					p50: null,
+					p99: null,
+					errors: 0,
+					cpuUsPerItem: null,
+					baseline: baseline?.id ?? id,
+					ratio: rate / (baseline?.rate ?? rate)
+				};
+				rows.push(row);
+				return row;
+			};
+			const sampling = (deployment: string) => {
+				let stop: (() => void) | null = null;
+				return { started: (sys: Deployment) => (stop ??= sampleMemory(deployment, procsOf(sys))), stop: () => stop?.() };
+			};
+			const natsMemory = sampling("backlog nats");
+			const nats = await stepOf(`rows 5d–5h: ${REPORTS}-report backlogs and a live burst on NATS`, 20 + (3 * REPORTS) / 4_000, () =>
+				natsBacklog(natsUrl, REPORTS, 1_000, {
 					env: SERVICE_ENV,
-					consumers: Number(args.consumers),
-					cpu: systemCpuSeconds,
-					started: sys => (stopSampling = sampleMemory("backlog nats", procsOf(sys))),
-					progress: applied => (step.label = `row 5e: ${applied}/${REPORTS} of the backlog applied`)
-				}).finally(() => stopSampling())
+					consumers: many,
+					started: natsMemory.started,
+					progress: applied => (step.label = `rows 5e–5h: ${applied}/${REPORTS} applied`)
+				}).finally(natsMemory.stop)
 			);
-			const drain = { unit: "reports/s", p50: null, p99: null, baseline: "5d" } as const;
-			rows.push({
-				...drain,
-				id: "5d",
-				label: "backlog: raw nats JetStream pull consumer, acks every message",
-				rate: backlog.raw,
-				errors: 0,
-				cpuUsPerItem: null,
-				ratio: 1
-			});
-			rows.push({
-				...drain,
-				id: "5e",
-				label: `backlog: NATS JetStream → ${args.consumers} × trashReport → PostgreSQL, 1 000 cans (${backlog.meanBatch.toFixed(0)} reports a batch)`,
-				rate: backlog.rate,
-				errors: backlog.lost,
-				cpuUsPerItem: backlog.cpuUsPerReport,
-				ratio: backlog.rate / backlog.raw
-			});
+			const rawJs = bare("5d", "backlog: raw nats JetStream pull consumer, acks every message", nats.raw);
+			drained("5e", `backlog: ${system(nats.many, "NATS JetStream")}`, nats.many, rawJs);
+			drained("5f", `backlog: ${system(nats.one, "NATS JetStream")}`, nats.one, rawJs);
+			bare("5g", "producer alone: plain nats client, pipelined core publishes into the stream", nats.producer, rawJs);
+			drained("5h", `live: row 5g's producer publishing while ${system(nats.live, "NATS JetStream")} apply`, nats.live, rawJs);
+			const amqpMemory = sampling("backlog amqp");
+			const rabbit = await stepOf(`rows 5i, 5j: a ${REPORTS}-report backlog on RabbitMQ`, 20 + REPORTS / 3_000, () =>
+				amqpBacklog(amqpUrl, REPORTS, 1_000, {
+					env: SERVICE_ENV,
+					consumers: many,
+					started: amqpMemory.started,
+					progress: applied => (step.label = `row 5j: ${applied}/${REPORTS} applied`)
+				}).finally(amqpMemory.stop)
+			);
+			const rawAmqp = bare("5i", "backlog: raw amqplib consumer (prefetch 1 000), acks every message", rabbit.raw);
+			drained("5j", `backlog: ${system(rabbit.many, "RabbitMQ")}`, rabbit.many, rawAmqp);
 		}
 
 		if (PHASES.has("peer")) await peerRows(natsUrl);
