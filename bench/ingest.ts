@@ -70,6 +70,33 @@ export interface IngestOptions {
 const appliedCount = async (pg: Client) => Number((await pg.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
 
 /**
+ * Polls until `target` reports are applied, then returns the store's count (or the timeout's).
+ * Once `timing()`, progress comes from the consumers' counters (`trashReport.stats`: a report
+ * counts once its batch is written), `counted` of which were applied before, and the store is
+ * counted only when they say the target is reached: counting the reports table every 50 ms cost
+ * PostgreSQL a scan each time, a share of the CPU per report that was the bench's, not the system's.
+ * Before (waiting for a drain's first report), the store is counted: a consumer's counters are
+ * seen only once the broker knows the process, after it has begun.
+ */
+async function appliedBy(
+	sys: Deployment,
+	pg: Client,
+	{ counted, from, target, deadline }: { counted: number; from: number; target: number; deadline: number },
+	poll: (count: number) => void,
+	timing = () => true
+) {
+	for (;;) {
+		let count = from + (await ingestStats(sys.broker).catch(() => ({ applied: counted }))).applied - counted;
+		if (!timing() || count >= target || Date.now() >= deadline) {
+			count = await appliedCount(pg);
+			if (count >= target || Date.now() >= deadline) return count;
+		}
+		poll(count);
+		await new Promise(r => setTimeout(r, 50));
+	}
+}
+
+/**
  * `n` reports published by a simulator on the bench's own node, timed from the burst call until
  * PostgreSQL holds `n` applied statuses (or `timeoutMs` passes: the rest counts as lost).
  */
@@ -88,16 +115,12 @@ export async function ingest(kind: DeploymentKind, transporter: string, n: numbe
 	try {
 		await sys.broker.createService({ name: "simulator", mixins: [Simulator], settings: { cans: 10, autostart: false } } as ServiceSchema);
 		await sys.broker.waitForServices("simulator");
-		const applied = () => appliedCount(pg);
 		const started = performance.now();
 		await sys.broker.call("simulator.burst", { count: n }, { timeout: 0 });
 		const publishRate = n / ((performance.now() - started) / 1000);
-		const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
-		let count = 0;
-		while ((count = await applied()) < n && Date.now() < deadline) {
-			opts.progress?.(count);
-			await new Promise(r => setTimeout(r, 250));
-		}
+		const count = await appliedBy(sys, pg, { counted: 0, from: 0, target: n, deadline: Date.now() + (opts.timeoutMs ?? 300_000) }, count =>
+			opts.progress?.(count)
+		);
 		if (count < n) for (const p of sys.procs) process.stderr.write(`\n--- ${p.name} (last output) ---\n${p.output.slice(-1_500)}\n`);
 		const rate = count / ((performance.now() - started) / 1000);
 		opts.finished?.();
@@ -212,15 +235,18 @@ async function drain(
 	start?: { mark: Mark; stats: IngestStats }
 ): Promise<Drain> {
 	// consumers started for this drain count from 0; those of a live burst count on
-	const stats = start?.stats ?? { batches: 0, batched: 0 };
-	const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+	const stats = start?.stats ?? { applied: 0, batches: 0, batched: 0 };
 	let first = start?.mark;
-	let count = 0;
-	while ((count = await appliedCount(pg)) < target && Date.now() < deadline) {
-		if (!first && count > from) first = mark(sys, count);
-		opts.progress?.(count - from);
-		await new Promise(r => setTimeout(r, 50));
-	}
+	const count = await appliedBy(
+		sys,
+		pg,
+		{ counted: stats.applied, from, target, deadline: Date.now() + (opts.timeoutMs ?? 300_000) },
+		count => {
+			if (!first && count > from) first = mark(sys, count);
+			opts.progress?.(count - from);
+		},
+		() => first != null
+	);
 	// (applied before the first look: timed from now, which makes it slower, never faster)
 	first ??= mark(sys, from);
 	const end = mark(sys, count);
