@@ -73,7 +73,7 @@ export interface Trend {
  * unlike a least-squares fit. Null with fewer than two report times.
  */
 export function trend(cycle: readonly Point[]): Trend | null {
-	const slopes = new Float64Array((cycle.length * (cycle.length - 1)) / 2);
+	const slopes = scratch((cycle.length * (cycle.length - 1)) / 2);
 	let n = 0;
 	for (let i = 0; i < cycle.length; i++)
 		for (let j = i + 1; j < cycle.length; j++)
@@ -81,7 +81,20 @@ export function trend(cycle: readonly Point[]): Trend | null {
 	if (n === 0) return null;
 	const rate = median(slopes.subarray(0, n));
 	const last = cycle[cycle.length - 1].at;
-	return { rate, level: median(Float64Array.from(cycle, p => p.level - (rate * (p.at - last)) / HOUR_MS)), at: last };
+	const intercepts = scratch(cycle.length).subarray(0, cycle.length);
+	for (let i = 0; i < cycle.length; i++) intercepts[i] = cycle[i].level - (rate * (cycle[i].at - last)) / HOUR_MS;
+	return { rate, level: median(intercepts), at: last };
+}
+
+let buffer = new Float64Array(1_024);
+/**
+ * A shared array of at least `size` numbers for `trend`'s medians, which are done with it before
+ * they return: an ingest batch works out hundreds of trends, and a fresh array each (off the
+ * JavaScript heap, freed by the garbage collector) was a cost of its own.
+ */
+function scratch(size: number): Float64Array {
+	if (buffer.length < size) buffer = new Float64Array(size);
+	return buffer;
 }
 
 /** When the trend reaches `threshold` (epoch ms; at its last report if the line is already there), or null when not filling. */
