@@ -1,13 +1,15 @@
 /**
- * `npm run bench`: issue #7's benchmark suite in one run, loopback only, bounded (≈ 4 min on 2 cores).
+ * `npm run bench`: issue #7's benchmark suite in one run, loopback only, bounded (≈ 6 min on 2 cores).
  *
  *   1  the gateway calling local actions: all services in one `npm start` process (baseline A)
  *   2  GET /levels, GET /movies: gateway → NATS → remote service processes
  *   3  the same over RabbitMQ (compared with row 2)
  *   4  POST /movies (gateway → pilot → db) on NATS (compared with row 1's POST)
  *   5  a report burst through the durable channel on NATS and on RabbitMQ, against raw nats;
- *      5d/5e a 100 000-report backlog (seed format, plain producer, 1 000 cans) drained by a raw
- *      JetStream pull consumer and then by the system (issue #16)
+ *      5d–5j issue #16's measure, seed-format reports of 1 000 cans from plain clients: a backlog
+ *      drained by a raw JetStream pull consumer (5d), by the system with N consumers (5e) and with
+ *      one (5f); the pipelined producer alone (5g) and a live burst from it (5h); a RabbitMQ
+ *      backlog drained by a raw amqplib consumer (5i) and by the system (5j)
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
  *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21)
  *   8  with --peer: GET /levels over the same nats-server on a NestJS (Fastify) gateway and microservice
@@ -21,7 +23,7 @@
  *   --only <list>        embedded,nats,amqp,ingest,peer (a partial run never touches the docs)
  *   --peer               adds row 8 (phase "peer") to the run; the default run never installs the peer
  *   --profile <dir>      service processes run with --cpu-prof, profiles in <dir>
- *   --consumers <n>      trashReport processes in the ingest rows (default 3)
+ *   --consumers <n>      trashReport processes in the ingest rows but 5f (default 3)
  * Servers: a NATS (JetStream), RabbitMQ and PostgreSQL of its own on free ports, those the phases
  * need, unless TEST_NATS_URL / TEST_AMQP_URL / TEST_PG_URL name running ones (as under jest).
  */
