@@ -289,9 +289,9 @@ async function backlogDeployment(kind: DeploymentKind, url: string, consumers: n
 }
 
 export interface NatsBacklogResult {
-	/** Reports/s of the pipelined plain producer alone, filling the stream while no consumer runs. */
+	/** Reports/s of the pipelined plain producer alone, filling the backlog while no consumer runs. */
 	producer: number;
-	/** Reports/s of the raw JetStream consumer draining that backlog. */
+	/** Reports/s of the raw consumer of the bus draining that backlog. */
 	raw: number;
 	/** The system draining a backlog with `consumers` processes, … */
 	many: Drain;
@@ -365,14 +365,8 @@ export async function rawAmqpDrain(url: string, queue: string, n: number): Promi
 	}
 }
 
-export interface AmqpBacklogResult {
-	/** Reports/s of a plain amqplib producer (persistent messages, confirmed) filling the queues. */
-	producer: number;
-	/** Reports/s of the raw amqplib consumer draining its copy of the backlog. */
-	raw: number;
-	/** The system draining its copy with `consumers` processes. */
-	many: Drain;
-}
+/** The same measures on RabbitMQ: the producer (persistent messages, confirmed), the raw amqplib consumer, `consumers` processes. */
+export type AmqpBacklogResult = Pick<NatsBacklogResult, "producer" | "raw" | "many">;
 
 /**
  * The AMQP backlog: `n` persistent seed-format reports published by a plain amqplib producer to the

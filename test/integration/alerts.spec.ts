@@ -9,10 +9,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Context, ServiceBroker } from "moleculer";
 import { startDeployment } from "../../harness/deployment";
-import type { DeploymentKind } from "../../harness/deployment";
+import type { Deployment, DeploymentKind } from "../../harness/deployment";
 import { eventually, startSystem } from "../../harness/system";
 import type { AlertType, CanAlert } from "../../lib/contracts";
 import { ALERT_CHANNEL, ALERT_METRICS, alertId, WEBHOOK_CHANNEL } from "../../lib/fleet/alerts";
+import { listenerKnown } from "../support/events";
 
 const DEPLOYMENTS = (process.env.DEPLOYMENTS ?? "embedded,nats,amqp").split(",") as DeploymentKind[];
 /** How long the webhook receiver is down (503s, then refused connections); WEBHOOK_OUTAGE_S=600 for the issue's 10 minutes. */
@@ -86,6 +87,7 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 	const events: CanAlert[] = [];
 	let broker: ServiceBroker;
 	let stop: () => Promise<void>;
+	let remote: Deployment | undefined;
 	const eventsFor = (id: string) => events.filter(e => e.id === id);
 
 	beforeAll(async () => {
@@ -104,6 +106,7 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 				env: { SILENT_AFTER: `${SILENT_AFTER_MS}ms`, WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: SECRET }
 			});
 			({ broker, stop } = sys);
+			remote = sys;
 		}
 		// a listener as any service would be
 		broker.createService({
@@ -113,18 +116,10 @@ describe.each(DEPLOYMENTS)("on %s", kind => {
 			)
 		});
 		await broker.waitForServices("alertListener");
-		// every trashReport knows the listener before it broadcasts (remote nodes learn it by discovery)
 		const nodes = broker.registry.getServiceList({ onlyAvailable: true }).filter((s: { name: string }) => s.name === "trashReport");
 		expect(nodes.length).toBe(kind === "embedded" ? 1 : 2);
-		for (const { nodeID } of nodes as { nodeID: string }[])
-			await eventually(async () => {
-				const known = await broker.call<{ name: string; endpoints?: { nodeID: string }[] }[], object>(
-					"$node.events",
-					{ onlyAvailable: true, withEndpoints: true },
-					{ nodeID }
-				);
-				return known.some(e => e.name === "can.full" && e.endpoints?.some(ep => ep.nodeID === broker.nodeID));
-			}, 15_000);
+		// every trashReport knows the listener before it broadcasts (remote nodes learn it by discovery)
+		if (remote) await listenerKnown(remote, "can.full");
 	}, 120_000);
 	afterAll(async () => {
 		await stop?.();
