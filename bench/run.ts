@@ -469,19 +469,29 @@ async function main() {
 			});
 
 		if (PHASES.has("ingest")) {
-			const raw = await stepOf("row 5a: raw nats publish/subscribe", 1, () => rawNats(natsUrl, REPORTS));
-			rows.push({
-				id: "5a",
-				label: "raw nats publish → subscribe + JSON.parse",
-				unit: "reports/s",
-				rate: raw,
-				p50: null,
-				p99: null,
-				errors: 0,
-				cpuUsPerItem: null,
-				baseline: "5a",
-				ratio: 1
-			});
+			/** An ingest row, compared with `baseline` (else a baseline itself); `cost`: what the system lost and what it cost per report. */
+			const reportRow = (id: string, label: string, rate: number, baseline?: Row, cost?: Pick<Drain, "lost" | "cpuUs" | "consumersCpuUs">): Row => {
+				const row: Row = {
+					id,
+					label,
+					unit: "reports/s",
+					rate,
+					p50: null,
+					p99: null,
+					errors: cost?.lost ?? 0,
+					cpuUsPerItem: cost?.cpuUs ?? null,
+					...(cost ? { serverCpuUsPerItem: cost.consumersCpuUs } : {}),
+					baseline: baseline?.id ?? id,
+					ratio: rate / (baseline?.rate ?? rate)
+				};
+				rows.push(row);
+				return row;
+			};
+			const raw = reportRow(
+				"5a",
+				"raw nats publish → subscribe + JSON.parse",
+				await stepOf("row 5a: raw nats publish/subscribe", 1, () => rawNats(natsUrl, REPORTS))
+			);
 			for (const [id, kind, url] of [
 				["5b", "nats", natsUrl],
 				["5c", "amqp", amqpUrl]
@@ -505,55 +515,14 @@ async function main() {
 				);
 				const label = `burst: ${kind === "nats" ? "NATS JetStream" : "RabbitMQ"} → ${args.consumers} × trashReport → PostgreSQL (${r.meanBatch.toFixed(0)} reports a batch)`;
 				// from the deployment's start (idle, ready) to the last report applied
-				const [cpuUsPerItem, serverCpuUsPerItem] = cpu.after.map((after, i) => ((after - cpu.before[i]) / REPORTS) * 1e6);
-				rows.push({
-					id,
-					label,
-					unit: "reports/s",
-					rate: r.rate,
-					p50: null,
-					p99: null,
-					errors: r.lost,
-					cpuUsPerItem,
-					serverCpuUsPerItem,
-					baseline: "5a",
-					ratio: r.rate / raw
-				});
+				const [cpuUs, consumersCpuUs] = cpu.after.map((after, i) => ((after - cpu.before[i]) / REPORTS) * 1e6);
+				reportRow(id, label, r.rate, raw, { lost: r.lost, cpuUs, consumersCpuUs });
 			}
 			// issue #16: backlogs of seed-format reports from plain clients, 1 000 cans, drained by raw
 			// consumers (5d on JetStream, 5i on RabbitMQ) and by the system, and a live burst (5h)
 			const many = Number(args.consumers);
 			const system = (d: Drain, bus: string) => `${bus} → ${d.consumers} × trashReport → PostgreSQL, 1 000 cans (${d.meanBatch.toFixed(0)} reports a batch)`;
-			const drained = (id: string, label: string, d: Drain, baseline: Row) =>
-				rows.push({
-					id,
-					label,
-					unit: "reports/s",
-					rate: d.rate,
-					p50: null,
-					p99: null,
-					errors: d.lost,
-					cpuUsPerItem: d.cpuUs,
-					serverCpuUsPerItem: d.consumersCpuUs,
-					baseline: baseline.id,
-					ratio: d.rate / baseline.rate
-				});
-			const bare = (id: string, label: string, rate: number, baseline?: Row): Row => {
-				const row: Row = {
-					id,
-					label,
-					unit: "reports/s",
-					rate,
-					p50: null,
-					p99: null,
-					errors: 0,
-					cpuUsPerItem: null,
-					baseline: baseline?.id ?? id,
-					ratio: rate / (baseline?.rate ?? rate)
-				};
-				rows.push(row);
-				return row;
-			};
+			const drained = (id: string, label: string, d: Drain, baseline: Row) => reportRow(id, label, d.rate, baseline, d);
 			const sampling = (deployment: string) => {
 				let stop: (() => void) | null = null;
 				return { started: (sys: Deployment) => (stop ??= sampleMemory(deployment, procsOf(sys))), stop: () => stop?.() };
@@ -567,10 +536,10 @@ async function main() {
 					progress: applied => (step.label = `rows 5e–5h: ${applied}/${REPORTS} applied`)
 				}).finally(natsMemory.stop)
 			);
-			const rawJs = bare("5d", "backlog: raw nats JetStream pull consumer, acks every message", nats.raw);
+			const rawJs = reportRow("5d", "backlog: raw nats JetStream pull consumer, acks every message", nats.raw);
 			drained("5e", `backlog: ${system(nats.many, "NATS JetStream")}`, nats.many, rawJs);
 			drained("5f", `backlog: ${system(nats.one, "NATS JetStream")}`, nats.one, rawJs);
-			bare("5g", "producer alone: plain nats client, pipelined core publishes into the stream", nats.producer, rawJs);
+			reportRow("5g", "producer alone: plain nats client, pipelined core publishes into the stream", nats.producer, rawJs);
 			drained("5h", `live: row 5g's producer publishing while ${system(nats.live, "NATS JetStream")} apply`, nats.live, rawJs);
 			const amqpMemory = sampling("backlog amqp");
 			const rabbit = await stepOf(`rows 5i, 5j: a ${REPORTS}-report backlog on RabbitMQ`, 20 + REPORTS / 3_000, () =>
@@ -581,7 +550,7 @@ async function main() {
 					progress: applied => (step.label = `row 5j: ${applied}/${REPORTS} applied`)
 				}).finally(amqpMemory.stop)
 			);
-			const rawAmqp = bare("5i", "backlog: raw amqplib consumer (prefetch 1 000), acks every message", rabbit.raw);
+			const rawAmqp = reportRow("5i", "backlog: raw amqplib consumer (prefetch 1 000), acks every message", rabbit.raw);
 			drained("5j", `backlog: ${system(rabbit.many, "RabbitMQ")}`, rabbit.many, rawAmqp);
 		}
 
