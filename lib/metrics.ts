@@ -1,4 +1,4 @@
-import { METRIC, MetricTypes } from "moleculer";
+import { METRIC, MetricReporters, MetricTypes } from "moleculer";
 
 /**
  * Moleculer's metric types with the same names, labels and Prometheus output, at a fraction of
@@ -32,9 +32,53 @@ export function compileLabelHash(labelNames: readonly string[]): Hash {
 	return new Function("l", `if (l == null || typeof l !== "object") return ""; let v; return ${labelNames.map(part).join(' + "|" + ')};`) as Hash;
 }
 
-const HASH = Symbol("compiled label hash");
-function hashOf(metric: { labelNames: string[]; [HASH]?: Hash }, labels: Labels): string {
-	return (metric[HASH] ??= compileLabelHash(metric.labelNames))(labels);
+/** Label combinations whose key one metric remembers; beyond them, keys are built per update. */
+export const KEYS_REMEMBERED = 10_000;
+
+/**
+ * compileLabelHash's key, remembered per combination of label values: the labels' values lead
+ * through one Map per label name to the key built the first time. Label values are the same few
+ * strings on every call (service, action and caller names), whose hashes V8 keeps, so a lookup
+ * costs a few Map reads instead of building a new string and hashing it for the `values` Map;
+ * and the key it returns is the same string each time, which that Map compares by reference.
+ */
+export function compileLabelKey(labelNames: readonly string[], remembered = KEYS_REMEMBERED): Hash {
+	const hash = compileLabelHash(labelNames);
+	if (labelNames.length === 0) return hash;
+	type Level = Map<unknown, Level | string>;
+	const root: Level = new Map();
+	let keys = 0;
+	// values the hash writes the same way share a path: null, undefined and objects all write ""
+	const scalar = (v: unknown) => (typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : undefined);
+	const miss = (l: Record<string, unknown>): string => {
+		const key = hash(l);
+		if (keys >= remembered) return key;
+		let level = root;
+		labelNames.forEach((name, i) => {
+			const v = scalar(l[name]);
+			if (i === labelNames.length - 1) level.set(v, key);
+			else {
+				let next = level.get(v) as Level | undefined;
+				if (!next) level.set(v, (next = new Map()));
+				level = next;
+			}
+		});
+		keys++;
+		return key;
+	};
+	const step = (name: string) =>
+		`v = l[${JSON.stringify(name)}]; m = m.get(typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : undefined); if (m === undefined) return miss(l);`;
+	// built once per metric from its label names, which come from code, never from input
+	return new Function(
+		"root",
+		"miss",
+		`return function key(l) { if (l == null || typeof l !== "object") return ""; let v, m = root; ${labelNames.map(step).join(" ")} return m; };`
+	)(root, miss) as Hash;
+}
+
+const KEY = Symbol("label key");
+function hashOf(metric: { labelNames: string[]; [KEY]?: Hash }, labels: Labels): string {
+	return (metric[KEY] ??= compileLabelKey(metric.labelNames))(labels);
 }
 
 /** Values kept per window slice for the quantile reservoirs. */
@@ -178,6 +222,32 @@ interface GaugeItem {
 	rate?: { update(value: number): void };
 }
 
+type Registry = { dirty: boolean; reporter?: unknown[]; changed(...args: unknown[]): void };
+const listening = new WeakMap<unknown[], boolean>();
+/**
+ * Whether a reporter of the registry handles single updates (`metricChanged`): Moleculer calls
+ * each reporter's for every update, through a closure made per update; the Prometheus reporter's
+ * does nothing (it reads the metrics when scraped).
+ */
+function listensToChanges(registry: Registry): boolean {
+	const reporters = registry.reporter;
+	if (!Array.isArray(reporters)) return false;
+	let listens = listening.get(reporters);
+	if (listens === undefined) {
+		const ignored = MetricReporters.Base.prototype.metricChanged;
+		listening.set(reporters, (listens = reporters.some(r => (r as { metricChanged?: unknown }).metricChanged !== ignored)));
+	}
+	return listens;
+}
+
+/** The metric's and the registry's dirty flags, as Moleculer's `changed`; the reporters only when one listens. */
+function changed(metric: { dirty: boolean; registry: unknown }, value: unknown, labels: Labels, timestamp?: number) {
+	const registry = metric.registry as Registry;
+	metric.dirty = true;
+	if (listensToChanges(registry)) registry.changed(metric, value, labels, timestamp);
+	else registry.dirty = true;
+}
+
 /** increment/decrement hash the labels once (Moleculer's hash them for `get` and again for `set`). */
 export class LeanGauge extends MetricTypes.Gauge {
 	declare values: Map<string, GaugeItem>;
@@ -202,7 +272,7 @@ export class LeanGauge extends MetricTypes.Gauge {
 			item.value += delta;
 			item.timestamp = timestamp ?? Date.now();
 			item.rate?.update(item.value);
-			this.changed(item.value, labels ?? undefined, timestamp);
+			changed(this, item.value, labels, timestamp);
 		}
 		return item;
 	}
@@ -242,7 +312,7 @@ export class LeanHistogram extends MetricTypes.Histogram {
 		this.countBucket(item, value);
 		item.quantileValues?.add(value);
 		item.rate?.update(item.count);
-		this.changed(value, labels ?? undefined, timestamp);
+		changed(this, value, labels, timestamp);
 	}
 
 	private countBucket(item: HistogramItem, value: number) {

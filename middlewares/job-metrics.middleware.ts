@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { ActionSchema, Context, EventSchema, MetricTypes, Middleware, Service, ServiceBroker } from "moleculer";
 import { JOB_ERROR_TYPES } from "../lib/contracts";
+import { currentJobService } from "./request-id.middleware";
 
 /**
  * The older bus-based system's metrics, under its names, so its dashboards keep working:
@@ -26,10 +26,8 @@ type Handler = (...args: unknown[]) => Promise<unknown>;
 // Internal services ($node, $channel…) and events ($node.connected…) are the framework's, not jobs.
 const internal = (name: unknown) => typeof name !== "string" || name.startsWith("$");
 
-/** The service whose job is running: what it sends is counted as its own, with or without a ctx. */
-const runningJob = new AsyncLocalStorage<string>();
-const senderOf = (opts: { parentCtx?: Context; ctx?: Context } | undefined) =>
-	(opts?.parentCtx ?? opts?.ctx)?.service?.name ?? runningJob.getStore() ?? "broker";
+/** Who sent a message: the service of the ctx it was sent with, else the job running, else the broker. */
+const senderOf = (opts: { parentCtx?: Context; ctx?: Context } | undefined) => (opts?.parentCtx ?? opts?.ctx)?.service?.name ?? currentJobService() ?? "broker";
 
 export function JobMetricsMiddleware(): Middleware {
 	let broker: ServiceBroker;
@@ -42,22 +40,42 @@ export function JobMetricsMiddleware(): Middleware {
 		const received = broker.metrics.getMetric(JOB_METRICS.received) as MetricTypes.Counter;
 		const seconds = broker.metrics.getMetric(JOB_METRICS.seconds) as MetricTypes.Histogram;
 		const errors = broker.metrics.getMetric(JOB_METRICS.errors) as MetricTypes.Counter;
-		const receivedLabels = { service, type };
-		const jobLabels = { service, job_type: jobType };
-		return async (...args) => {
+		const receivedLabels = Object.freeze({ service, type });
+		const jobLabels = Object.freeze({ service, job_type: jobType });
+		return (...args) => {
 			received.increment(receivedLabels);
 			const started = performance.now();
+			let running: Promise<unknown>;
 			try {
-				return await runningJob.run(service!, next, ...args);
+				running = next(...args);
 			} catch (err) {
-				const e = err as { type?: string; name?: string };
-				errors.increment({ service, error_type: e?.type || e?.name || "Error" });
-				throw err;
-			} finally {
-				seconds.observe((performance.now() - started) / 1e3, jobLabels);
+				running = Promise.reject(err);
 			}
+			return running.then(
+				res => {
+					seconds.observe((performance.now() - started) / 1e3, jobLabels);
+					return res;
+				},
+				err => {
+					const e = err as { type?: string; name?: string } | null;
+					errors.increment({ service, error_type: e?.type || e?.name || "Error" });
+					seconds.observe((performance.now() - started) / 1e3, jobLabels);
+					throw err;
+				}
+			);
 		};
 	}
+
+	/** The label objects of what a service sends, made once per service and type. */
+	const sentLabels = new Map<string, Record<MessageType, { service: string; type: MessageType }>>();
+	const sentBy = (service: string, type: MessageType) => {
+		let labels = sentLabels.get(service);
+		if (!labels) {
+			const of = (t: MessageType) => Object.freeze({ service, type: t });
+			sentLabels.set(service, (labels = { request: of("request"), event: of("event"), report: of("report") }));
+		}
+		return labels[type];
+	};
 
 	/**
 	 * Wraps a sending broker method (`call(name, params, opts)`, `emit`, `broadcast`, `sendToChannel`):
@@ -68,7 +86,7 @@ export function JobMetricsMiddleware(): Middleware {
 		return (...args) => {
 			// `call` also takes an action object (moleculer-web passes one): named by its `name`
 			const target = typeof args[0] === "string" ? args[0] : (args[0] as { name?: string } | null)?.name;
-			if (enabled && !internal(target)) broker.metrics.increment(JOB_METRICS.sent, { service: senderOf(args[2] as never), type });
+			if (enabled && !internal(target)) broker.metrics.increment(JOB_METRICS.sent, sentBy(senderOf(args[2] as never), type));
 			return next(...args);
 		};
 	}

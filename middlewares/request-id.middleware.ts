@@ -1,32 +1,46 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Context, Middleware } from "moleculer";
+import type { ActionSchema, Context, EventSchema, Middleware } from "moleculer";
 
 /**
- * The request id of whatever this async chain is working for. Moleculer already carries
- * `ctx.requestID` across calls, events and nodes (and moleculer-web takes it from `X-Request-ID`
- * and answers it back); this store makes it visible to log lines, which have no ctx.
+ * What this async chain is working for: the request id (Moleculer already carries `ctx.requestID`
+ * across calls, events and nodes, and moleculer-web takes it from `X-Request-ID` and answers it
+ * back; this makes it visible to log lines, which have no ctx) and the service whose job is
+ * running (what it sends is counted as its own, JobMetricsMiddleware). One store for both: each
+ * `run` copies the async context, and every action and event handler enters one.
  */
-const requestIDs = new AsyncLocalStorage<string>();
+interface JobScope {
+	requestID: string | undefined;
+	service: string | undefined;
+}
+const scopes = new AsyncLocalStorage<JobScope>();
 
-export const currentRequestID = (): string | undefined => requestIDs.getStore();
+export const currentRequestID = (): string | undefined => scopes.getStore()?.requestID;
+/** The service whose action, event or channel handler this async chain runs in, if any. */
+export const currentJobService = (): string | undefined => scopes.getStore()?.service;
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
-const within =
-	(next: Handler): Handler =>
-	(ctx, ...rest) => {
-		const id = (ctx as Context | null)?.requestID;
-		return id ? requestIDs.run(id, next, ctx, ...rest) : next(ctx, ...rest);
+/** `$node` and the other internal services are the framework's: their handlers keep the job they run for. */
+const jobOf = (service: string | undefined) => (service?.startsWith("$") ? undefined : service);
+
+/** `next` inside its job's scope; `withCtx`: its first argument is a ctx, whose request id the scope takes. */
+const within = (service: string | undefined, next: Handler, withCtx = true): Handler => {
+	const job = jobOf(service);
+	return (...args) => {
+		const requestID = withCtx ? ((args[0] as Context | null)?.requestID ?? undefined) : undefined;
+		return scopes.run({ requestID, service: job ?? scopes.getStore()?.service }, next, ...args);
 	};
+};
 
 /**
- * Runs every local action, event handler and channel handler (channels with `context: true`
- * get the sender's ctx, request id included) inside its request id.
+ * Runs every local action, event handler and channel handler inside its job's scope: its
+ * service (a channel's consumer group) and its request id (channels with `context: true` get
+ * the sender's ctx, request id included; others, the message's payload).
  */
 export const RequestIdMiddleware = {
 	name: "RequestId",
-	localAction: within,
-	localEvent: within,
-	localChannel: (next: Handler, chan: { context?: boolean }) => (chan.context ? within(next) : next)
+	localAction: (next: Handler, action: ActionSchema & { service?: { name: string } }) => within(action.service?.name, next),
+	localEvent: (next: Handler, event: EventSchema & { service?: { name: string } }) => within(event.service?.name, next),
+	localChannel: (next: Handler, chan: { context?: boolean; group?: string }) => within(chan.group, next, chan.context === true)
 } as Middleware;
 
 /** A client-given id is echoed into logs and headers: only short, plain ones are taken. */

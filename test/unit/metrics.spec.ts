@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { MetricTypes, ServiceBroker } from "moleculer";
-import { compileLabelHash, LeanCounter, LeanGauge, LeanHistogram, RESERVOIR, useLeanMetricTypes, WindowQuantiles } from "../../lib/metrics";
+import { compileLabelHash, compileLabelKey, LeanCounter, LeanGauge, LeanHistogram, RESERVOIR, useLeanMetricTypes, WindowQuantiles } from "../../lib/metrics";
 
 // Moleculer's own classes, taken before anything registers the lean ones
 const Moleculer = { Counter: MetricTypes.Counter, Gauge: MetricTypes.Gauge, Histogram: MetricTypes.Histogram };
@@ -24,6 +24,23 @@ it("hashes labels to exactly Moleculer's key", () => {
 	fc.assert(fc.property(labels, l => expect(hash(l)).toBe(original.hashingLabels(l))));
 	for (const odd of [null, undefined, "text", 3] as never[]) expect(hash(odd)).toBe(original.hashingLabels(odd));
 	expect(compileLabelHash([])({ a: 1 })).toBe("");
+});
+
+it("remembers label combinations by value and gives Moleculer's key for each, also past the combinations it keeps", () => {
+	const original = new Moleculer.Gauge({ type: "gauge", name: "g", labelNames: LABEL_NAMES }, registry);
+	const key = compileLabelKey(LABEL_NAMES, 50);
+	fc.assert(
+		fc.property(fc.array(labels, { minLength: 1, maxLength: 20 }), sets => {
+			for (const l of [...sets, ...sets]) expect(key(l)).toBe(original.hashingLabels(l));
+		})
+	);
+	for (const odd of [null, undefined, "text", 3] as never[]) expect(key(odd)).toBe(original.hashingLabels(odd));
+	const remembering = compileLabelKey(["service", "action"]);
+	expect(remembering({ service: "a", action: "x" })).toBe(remembering({ action: "x", service: "a" }));
+	// 1 and "1" are different labels (`1` and `"1"`), as null, undefined and objects are the same one
+	expect(remembering({ service: 1 })).not.toBe(remembering({ service: "1" }));
+	expect(remembering({ service: null })).toBe(remembering({ service: {} }));
+	expect(compileLabelKey([])({ a: 1 })).toBe("");
 });
 
 /** A snapshot without the times at which it was taken. */
