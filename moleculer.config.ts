@@ -1,5 +1,4 @@
-import { INTERNAL_MIDDLEWARES } from "moleculer";
-import type { BrokerOptions, Errors, ServiceBroker } from "moleculer";
+import type { BrokerOptions, Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { createBus } from "./lib/bus";
 import { config } from "./lib/config";
@@ -10,7 +9,9 @@ import { JobMetricsMiddleware } from "./middlewares/job-metrics.middleware";
 import { AlertOnceMiddleware } from "./middlewares/alert-once.middleware";
 import { BusBalancingMiddleware } from "./middlewares/bus-balancing.middleware";
 import { logFormatter, RequestIdMiddleware } from "./middlewares/request-id.middleware";
-import { builtInMiddleware, RequestMetricsMiddleware } from "./middlewares/request-metrics.middleware";
+import { internalMiddlewares } from "./middlewares/moleculer-internals";
+import { RequestMetricsMiddleware } from "./middlewares/request-metrics.middleware";
+import { RequestTimeoutMiddleware } from "./middlewares/request-timeout.middleware";
 
 /**
  * Broker options. Every value that differs from Moleculer's default was chosen on purpose;
@@ -106,16 +107,10 @@ const options: BrokerOptions = {
 
 	replOptions: { delimiter: "trash-bus $ " },
 
-	// Moleculer's own middlewares, listed below in its order, so that its Metrics middleware can
-	// be replaced by RequestMetricsMiddleware (same series, cheaper per call)
+	// Moleculer's own middlewares are listed below, in its order, so that two of them can be
+	// cheaper ones of ours with the same behaviour (middlewares/moleculer-internals.ts)
 	internalMiddlewares: false
 };
-
-/** Moleculer's internal middlewares in its order, with the lean request metrics; HotReload under moleculer-runner --hot. */
-const internalMiddlewares = [
-	...INTERNAL_MIDDLEWARES.map(name => (name === "Metrics" ? RequestMetricsMiddleware : name)),
-	(broker: ServiceBroker) => (broker.options.hotReload ? builtInMiddleware("HotReload", broker) : null)
-];
 
 /**
  * The broker options for the bus at `transporterUrl` (`TRANSPORTER` by default; unset = every
@@ -140,7 +135,9 @@ export default function brokerOptions(transporterUrl: string | null = config.tra
 			GracefulHttpMiddleware(),
 			AlertOnceMiddleware(),
 			ChannelsMiddleware({ adapter: bus.channelAdapter } as never),
-			...internalMiddlewares
-		] as BrokerOptions["middlewares"]
+			// Moleculer's, but two: every action call and event goes through them, an HTTP request
+			// two or three times (issue #21); ours keep their behaviour and metrics, cheaper per call
+			...internalMiddlewares({ Metrics: RequestMetricsMiddleware, Timeout: RequestTimeoutMiddleware })
+		]
 	};
 }

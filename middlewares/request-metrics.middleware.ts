@@ -1,13 +1,6 @@
-import * as Moleculer from "moleculer";
+import { METRIC } from "moleculer";
 import type { ActionSchema, Context, EventSchema, MetricTypes, Middleware, ServiceBroker } from "moleculer";
-
-const { METRIC } = Moleculer;
-
-/** One of Moleculer's built-in middlewares (exported as `Middlewares`, not in its typings), made for `broker`. */
-export function builtInMiddleware(name: string, broker: ServiceBroker): Record<string, unknown> {
-	const factories = (Moleculer as unknown as { Middlewares: Record<string, (this: ServiceBroker, b: ServiceBroker) => Record<string, unknown>> }).Middlewares;
-	return factories[name].call(broker, broker);
-}
+import { builtInMiddleware } from "./moleculer-internals";
 
 type Handler = (ctx: Context) => Promise<unknown>;
 type Labels = Record<string, unknown>;

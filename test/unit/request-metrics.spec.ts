@@ -2,12 +2,10 @@
  * RequestMetricsMiddleware takes the place of Moleculer's Metrics middleware: driven by the same
  * calls and events (answered, failed, nested, by several callers), a broker with it holds the same
  * moleculer_request_* and moleculer_event_received_* series, with the same values, as a broker
- * with Moleculer's; and the system's broker options keep Moleculer's other internal middlewares,
- * in Moleculer's order.
+ * with Moleculer's.
  */
 import { Errors, INTERNAL_MIDDLEWARES, ServiceBroker } from "moleculer";
 import type { BrokerOptions, Context, ServiceSchema } from "moleculer";
-import brokerOptions from "../../moleculer.config";
 import { RequestMetricsMiddleware } from "../../middlewares/request-metrics.middleware";
 
 const REQUEST_AND_EVENT_METRICS = [
@@ -87,19 +85,4 @@ it("records the same request and event series as Moleculer's Metrics middleware"
 	expect(moleculers.find(m => m.name === "moleculer.event.received.error.total")!.values.map(v => v.labels)).toContainEqual(
 		expect.objectContaining({ event: "thing.broken", group: "repairs" })
 	);
-});
-
-it("runs Moleculer's internal middlewares in Moleculer's order, with RequestMetricsMiddleware for Metrics", () => {
-	const { middlewares = [], internalMiddlewares } = brokerOptions(null);
-	expect(internalMiddlewares).toBe(false);
-	const internal = middlewares.slice(-INTERNAL_MIDDLEWARES.length - 1, -1);
-	expect(internal).toEqual(INTERNAL_MIDDLEWARES.map(name => (name === "Metrics" ? RequestMetricsMiddleware : name)));
-});
-
-it("adds Moleculer's HotReload middleware when moleculer-runner asks for hot reload, and only then", async () => {
-	for (const hotReload of [false, true]) {
-		const broker = new ServiceBroker({ ...brokerOptions(null), logger: false, hotReload });
-		expect(broker.middlewares.list.some((mw: { name?: string }) => mw.name === "HotReload")).toBe(hotReload);
-		await broker.stop();
-	}
 });

@@ -1,0 +1,101 @@
+/**
+ * RequestTimeoutMiddleware takes the place of Moleculer's Timeout middleware: the same calls give
+ * the same answers and the same RequestTimeoutErrors on a broker with either (the call's timeout,
+ * else the action's, else `requestTimeout`; a nested call gets what is left of its parent's), and
+ * both count timeouts in the same series.
+ */
+import { Errors, INTERNAL_MIDDLEWARES, ServiceBroker } from "moleculer";
+import type { BrokerOptions, Context } from "moleculer";
+import { RequestTimeoutMiddleware } from "../../middlewares/request-timeout.middleware";
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+/** The outcome of a call: its answer, or its error's class, message and data; and how long it took. */
+async function outcome(call: Promise<unknown>) {
+	const started = performance.now();
+	try {
+		return { answer: await call, ms: performance.now() - started };
+	} catch (err) {
+		const e = err as Errors.MoleculerError;
+		return {
+			error: { name: e.name, message: e.message, data: e.data, retryable: (e as Errors.MoleculerRetryableError).retryable },
+			ms: performance.now() - started
+		};
+	}
+}
+
+async function drive(options: BrokerOptions) {
+	const broker = new ServiceBroker({ logger: false, nodeID: "node-1", requestTimeout: 300, metrics: { enabled: true, reporter: [] }, ...options });
+	broker.createService({
+		name: "slow",
+		actions: {
+			wait: (ctx: Context<{ ms: number }>) => sleep(ctx.params.ms).then(() => `waited ${ctx.params.ms}`),
+			// its own timeout, shorter than the broker's
+			hurried: { timeout: 50, handler: () => sleep(150).then(() => "late") },
+			fails: () => Promise.reject(new Errors.MoleculerClientError("No.", 409, "REFUSED")),
+			// a parent with 120 ms: its child is given what is left, not the broker's 300
+			parent: (ctx: Context) => ctx.call("slow.wait", { ms: 200 })
+		}
+	});
+	await broker.start();
+	try {
+		const results = {
+			inTime: await outcome(broker.call("slow.wait", { ms: 10 }, { timeout: 100 })),
+			callTimeout: await outcome(broker.call("slow.wait", { ms: 200 }, { timeout: 50 })),
+			actionTimeout: await outcome(broker.call("slow.hurried")),
+			brokerTimeout: await outcome(broker.call("slow.wait", { ms: 500 })),
+			noTimeout: await outcome(broker.call("slow.wait", { ms: 350 }, { timeout: 0 })),
+			failure: await outcome(broker.call("slow.fails", {}, { timeout: 100 })),
+			nested: await outcome(broker.call("slow.parent", {}, { timeout: 120 }))
+		};
+		const series = broker.metrics.list({ includes: ["moleculer.request.timeout.total"] })[0].values as unknown as { labels: object; value: number }[];
+		const timeouts = series.map(({ labels, value }) => [labels, value]);
+		return { results, timeouts };
+	} finally {
+		await broker.stop();
+	}
+}
+
+it("answers and times out as Moleculer's Timeout middleware does", async () => {
+	const [moleculers, ours] = await Promise.all([
+		drive({}),
+		drive({
+			internalMiddlewares: false,
+			middlewares: INTERNAL_MIDDLEWARES.map(name => (name === "Timeout" ? RequestTimeoutMiddleware : name)) as BrokerOptions["middlewares"]
+		})
+	]);
+	const withoutTimes = (r: typeof ours.results) => Object.fromEntries(Object.entries(r).map(([k, { ms: _ms, ...rest }]) => [k, rest]));
+	expect(withoutTimes(ours.results)).toEqual(withoutTimes(moleculers.results));
+	expect(ours.timeouts).toEqual(moleculers.timeouts);
+
+	// what both did, so that the comparison is not one of two empty outcomes
+	const timedOut = (action: string) => ({
+		name: "RequestTimeoutError",
+		message: `Request is timed out when call '${action}' action on 'node-1' node.`,
+		data: { action, nodeID: "node-1" },
+		retryable: true
+	});
+	expect(withoutTimes(ours.results)).toEqual({
+		inTime: { answer: "waited 10" },
+		callTimeout: { error: timedOut("slow.wait") },
+		actionTimeout: { error: timedOut("slow.hurried") },
+		brokerTimeout: { error: timedOut("slow.wait") },
+		noTimeout: { answer: "waited 350" },
+		failure: { error: { name: "MoleculerClientError", message: "No.", data: undefined, retryable: false } },
+		nested: { error: timedOut("slow.wait") }
+	});
+	// each timed out near its own deadline: 50 ms, the action's 50, the broker's 300, and the parent's 120
+	for (const [name, deadline] of [
+		["callTimeout", 50],
+		["actionTimeout", 50],
+		["brokerTimeout", 300],
+		["nested", 120]
+	] as const) {
+		expect(ours.results[name].ms).toBeGreaterThanOrEqual(deadline - 5);
+		expect(ours.results[name].ms).toBeLessThan(deadline + 60);
+	}
+	expect(ours.timeouts).toEqual([
+		[{ service: "slow", action: "slow.wait" }, 3],
+		[{ service: "slow", action: "slow.hurried" }, 1]
+	]);
+});
