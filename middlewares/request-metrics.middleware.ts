@@ -39,24 +39,30 @@ export function RequestMetricsMiddleware(broker: ServiceBroker): Middleware {
 			let known = callers.get(caller);
 			if (!known) callers.set(caller, (known = { labels: Object.freeze(labelsOf(caller)), byLevel: [] }));
 			const { labels } = known;
-			total.increment(labels);
-			active.increment(labels);
+			// one clock reading for the updates made together (Moleculer reads it per update)
+			const at = Date.now();
+			total.increment(labels, 1, at);
+			active.increment(labels, 1, at);
 			if (levels) {
 				const level = ctx.level;
 				const levelLabels = (known.byLevel[level] ??= Object.freeze({ ...labels, level }));
-				levels.increment(levelLabels);
+				levels.increment(levelLabels, 1, at);
 			}
 			const started = performance.now();
+			const done = () => {
+				const end = Date.now();
+				time.observe(performance.now() - started, labels, end);
+				active.decrement(labels, 1, end);
+				return end;
+			};
 			return (next.apply(self, args as [Context]) as Promise<unknown>).then(
 				res => {
-					time.observe(performance.now() - started, labels);
-					active.decrement(labels);
+					done();
 					return res;
 				},
 				(err: ErrorLike | null) => {
-					time.observe(performance.now() - started, labels);
-					active.decrement(labels);
-					errors.increment({ ...labels, errorName: err ? err.name : null, errorCode: err ? err.code : null, errorType: err ? err.type : null });
+					const end = done();
+					errors.increment({ ...labels, errorName: err ? err.name : null, errorCode: err ? err.code : null, errorType: err ? err.type : null }, 1, end);
 					throw err;
 				}
 			);
