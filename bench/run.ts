@@ -11,7 +11,8 @@
  *      one (5f); the pipelined producer alone (5g) and a live burst from it (5h); a RabbitMQ
  *      backlog drained by a raw amqplib consumer (5i) and by the system (5j)
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
- *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21)
+ *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21),
+ *      the two loaded in turns of one second
  *   8  with --peer: GET /levels over the same nats-server on a NestJS (Fastify) gateway and microservice
  *      (bench/peer, installed on first use) and on ours, both from memory (issue #18)
  *
@@ -173,12 +174,48 @@ async function load(url: string, e: Endpoint, seconds: number, serverPid?: numbe
 		p50: result.latency.p50,
 		p99: result.latency.p99,
 		errors: result.errors + result.timeouts + result.non2xx,
-		cpuUsPerItem
+		cpuUsPerItem,
+		requests: result.requests.total
 	};
 }
 
+/**
+ * Two servers loaded in turns of one second, DURATION_S seconds each, the order swapped every
+ * round: the machine's speed drifts within seconds here (row 7b moved from 0.59 to 0.33 in three
+ * runs within 20 minutes when its 6 s followed row 7a's), and turns give both the same moments.
+ * Rates and CPU are the totals over the turns; p50 weighted by requests, p99 the worst turn's.
+ */
+async function pairedRows(
+	a: { id: string; label: string; url: string; pid?: number },
+	b: { id: string; label: string; url: string; pid?: number },
+	e: Endpoint
+) {
+	const turns = { [a.id]: [] as Awaited<ReturnType<typeof load>>[], [b.id]: [] as Awaited<ReturnType<typeof load>>[] };
+	await stepOf(`rows ${a.id}, ${b.id}: ${b.label} against ${a.label}, in turns`, 2 * DURATION_S, async () => {
+		for (let round = 0; round < DURATION_S; round++)
+			for (const side of round % 2 === 0 ? [a, b] : [b, a]) turns[side.id].push(await load(side.url, e, 1, side.pid));
+	});
+	const total = (id: string) => {
+		const t = turns[id];
+		const requests = t.reduce((sum, w) => sum + w.requests, 0);
+		const weighted = (pick: (w: (typeof t)[number]) => number | undefined) =>
+			t.reduce((sum, w) => sum + (pick(w) ?? 0) * w.requests, 0) / Math.max(requests, 1);
+		return {
+			rate: requests / t.length,
+			p50: weighted(w => w.p50),
+			p99: Math.max(...t.map(w => w.p99)),
+			errors: t.reduce((sum, w) => sum + w.errors, 0),
+			cpuUsPerItem: weighted(w => w.cpuUsPerItem),
+			...(t[0].serverCpuUsPerItem !== undefined ? { serverCpuUsPerItem: weighted(w => w.serverCpuUsPerItem) } : {})
+		};
+	};
+	const [ra, rb] = [total(a.id), total(b.id)];
+	rows.push({ id: a.id, label: a.label, unit: "req/s", ...ra, baseline: a.id, ratio: 1 });
+	rows.push({ id: b.id, label: b.label, unit: "req/s", ...rb, baseline: a.id, ratio: rb.rate / ra.rate });
+}
+
 async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint, serverPid?: number) {
-	const r = await stepOf(`row ${id}: ${label}`, DURATION_S, () => load(url, e, DURATION_S, serverPid));
+	const { requests: _requests, ...r } = await stepOf(`row ${id}: ${label}`, DURATION_S, () => load(url, e, DURATION_S, serverPid));
 	const base = rows.find(b => b.id === baseline);
 	rows.push({ id, label, unit: "req/s", ...r, baseline, ratio: base ? r.rate / base.rate : baseline === id ? 1 : NaN });
 }
@@ -421,7 +458,7 @@ async function main() {
 				await sys.stop();
 			}
 			// row 7: `npm start` exactly as a user runs it (NeDB files), against plain node:http
-			// answering the same JSON, each GET measured right after its floor
+			// answering the same JSON, each GET loaded in turns with its floor
 			const user = await stepOf("row 7: npm start with its defaults", 3, () => startEmbedded({ store: "nedb" }));
 			const stopSamplingUser = sampleMemory("embedded", [{ name: "npm start (NeDB)", pid: user.app }]);
 			try {
@@ -432,10 +469,18 @@ async function main() {
 					[GET_MOVIES.path]: (await http.get(GET_MOVIES.path)).body
 				});
 				try {
-					await httpRow("7a", "node:http answering GET /levels's JSON", "7a", plain.url, GET_LEVELS, plain.pid);
-					await httpRow("7b", "npm start (NeDB) GET /levels", "7a", user.url, GET_LEVELS, user.app());
-					await httpRow("7c", "node:http answering GET /movies's JSON", "7c", plain.url, GET_MOVIES, plain.pid);
-					await httpRow("7d", "npm start (NeDB) GET /movies", "7c", user.url, GET_MOVIES, user.app());
+					const node = { url: plain.url, pid: plain.pid };
+					const ours = { url: user.url, pid: user.app() };
+					await pairedRows(
+						{ id: "7a", label: "node:http answering GET /levels's JSON", ...node },
+						{ id: "7b", label: "npm start (NeDB) GET /levels", ...ours },
+						GET_LEVELS
+					);
+					await pairedRows(
+						{ id: "7c", label: "node:http answering GET /movies's JSON", ...node },
+						{ id: "7d", label: "npm start (NeDB) GET /movies", ...ours },
+						GET_MOVIES
+					);
 				} finally {
 					await plain.stop();
 				}
