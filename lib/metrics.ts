@@ -218,21 +218,14 @@ interface GaugeItem {
 }
 
 type Registry = { dirty: boolean; reporter?: unknown[]; changed(...args: unknown[]): void };
-const listening = new WeakMap<unknown[], boolean>();
 /**
  * Whether a reporter of the registry handles single updates (`metricChanged`): Moleculer calls
  * each reporter's for every update, through a closure made per update; the Prometheus reporter's
  * does nothing (it reads the metrics when scraped).
  */
 function listensToChanges(registry: Registry): boolean {
-	const reporters = registry.reporter;
-	if (!Array.isArray(reporters)) return false;
-	let listens = listening.get(reporters);
-	if (listens === undefined) {
-		const ignored = MetricReporters.Base.prototype.metricChanged;
-		listening.set(reporters, (listens = reporters.some(r => (r as { metricChanged?: unknown }).metricChanged !== ignored)));
-	}
-	return listens;
+	const ignored = MetricReporters.Base.prototype.metricChanged;
+	return Array.isArray(registry.reporter) && registry.reporter.some(r => (r as { metricChanged?: unknown }).metricChanged !== ignored);
 }
 
 /**
