@@ -34,7 +34,7 @@ export function RequestMetricsMiddleware(broker: ServiceBroker): Middleware {
 		const errors = metric<MetricTypes.Counter>(names.errors);
 		const levels = names.levels ? metric<MetricTypes.Counter>(names.levels) : null;
 		const callers = new Map<unknown, { labels: Labels; byLevel: Labels[] }>();
-		return (ctx: Context, next: Handler, self: unknown, args: IArguments | [Context]) => {
+		return (ctx: Context, next: Handler) => {
 			const caller = ctx.caller;
 			let known = callers.get(caller);
 			if (!known) callers.set(caller, (known = { labels: Object.freeze(labelsOf(caller)), byLevel: [] }));
@@ -55,7 +55,7 @@ export function RequestMetricsMiddleware(broker: ServiceBroker): Middleware {
 				active.decrement(labels, 1, end);
 				return end;
 			};
-			return (next.apply(self, args as [Context]) as Promise<unknown>).then(
+			return next(ctx).then(
 				res => {
 					done();
 					return res;
@@ -86,7 +86,7 @@ export function RequestMetricsMiddleware(broker: ServiceBroker): Middleware {
 	const action = (type: "local" | "remote") => (next: Handler, def: ActionSchema & { service?: { fullName: string } }) => {
 		const service = def.service ? def.service.fullName : null;
 		const run = meter(caller => ({ service, action: def.name, caller, type }), REQUEST);
-		return (ctx: Context) => run(ctx, next, undefined, [ctx]);
+		return (ctx: Context) => run(ctx, next);
 	};
 
 	return {
@@ -98,12 +98,12 @@ export function RequestMetricsMiddleware(broker: ServiceBroker): Middleware {
 			const group = event.group || service;
 			// Moleculer labels a received event by its handler's event name, which is the ctx's
 			const runs = new Map<string, ReturnType<typeof meter>>();
-			return function (this: unknown, ctx: Context) {
+			// Moleculer calls an event handler with the ctx alone (EventCatalog.callEventHandler)
+			return (ctx: Context) => {
 				const name = ctx.eventName!;
 				let run = runs.get(name);
 				if (!run) runs.set(name, (run = meter(caller => ({ service, event: name, group, caller }), EVENT)));
-				// eslint-disable-next-line prefer-rest-params
-				return run(ctx, next, this, arguments);
+				return run(ctx, next);
 			};
 		}
 	} as unknown as Middleware;
