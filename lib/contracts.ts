@@ -59,6 +59,16 @@ export interface CanLevel {
 	state: CanState;
 }
 
+/**
+ * `levels.updated`: the levels one applied batch of reports changed, newest per can. One event a
+ * batch rather than one a report: a listener that follows every can (the dashboard) costs the bus
+ * one message per batch. `level.updated` (one `CanLevel` per changed can) is still emitted while
+ * any service listens to it.
+ */
+export interface LevelsUpdated {
+	levels: CanLevel[];
+}
+
 /** `GET /levels` query. */
 export interface LevelsParams {
 	min?: number;

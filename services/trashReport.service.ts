@@ -14,6 +14,7 @@ import type {
 	IngestStats,
 	LevelPoint,
 	LevelsParams,
+	LevelsUpdated,
 	ReportRecord,
 	ReportStatus
 } from "../lib/contracts";
@@ -44,6 +45,8 @@ interface TrashReportVars {
 	registry: () => Promise<CanDoc[]>;
 	forgetRegistry: () => void;
 	applier: Batcher<Pending, Applied>;
+	/** Whether any service listens to `level.updated` (one event per changed level): looked up per batch. */
+	eachLevelFollowed: boolean;
 	counters: IngestCounters;
 	timers: NodeJS.Timeout[];
 }
@@ -51,6 +54,8 @@ interface TrashReportVars {
 interface TrashReportMethods {
 	ingest(body: unknown, fallback: BusIdentity, ctx: Context): Promise<ReportStatus>;
 	setStatus(record: ReportRecord): Promise<void>;
+	/** Broadcasts `levels.updated` with the levels a batch changed. */
+	announce(results: Applied[]): void;
 	/** From AlertsMixin: publishes alerts on the durable bus. */
 	raiseAlerts(alerts: CanAlert[]): Promise<void>;
 	prune(): Promise<Pruned>;
@@ -410,8 +415,22 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			}
 			this.counters.count("applied");
 			this.logger.debug(`Applied report ${id}: can ${canId} at ${level}%${changed ? "" : " (an older report than the can's level)"}`);
-			if (changed && updated) ctx.broadcast("level.updated", updated satisfies CanLevel);
+			if (changed && updated && this.eachLevelFollowed)
+				ctx.broadcast("level.updated", updated satisfies CanLevel).catch(err => this.logger.warn("Broadcasting level.updated failed:", err.message));
 			return "applied";
+		},
+
+		/**
+		 * One event per applied batch with the levels it changed (newest per can): what the dashboard
+		 * follows. An event per report cost the bus, and every listening gateway, a message per report:
+		 * a fifth of the machine's CPU per report in a backlog drain (docs/benchmarks.md).
+		 */
+		announce(results: Applied[]): void {
+			const levels = results.flatMap(r => (r.changed && r.level ? [r.level] : []));
+			if (levels.length === 0) return;
+			this.broker
+				.broadcast("levels.updated", { levels } satisfies LevelsUpdated)
+				.catch(err => this.logger.warn("Broadcasting levels.updated failed:", err.message));
 		},
 
 		/** Records a report's status unless it was applied: a client that POSTs a report again with its id does not undo that. */
@@ -444,14 +463,17 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 
 	created() {
 		this.applier = new Batcher(
-			items => {
+			async items => {
 				this.counters.countBatch(items.length);
-				return applyBatch(this.stores, items, {
+				const results = await applyBatch(this.stores, items, {
 					appliedBy: this.broker.nodeID,
 					settings: this.settings,
 					raise: alerts => this.raiseAlerts(alerts),
 					registry: () => this.registry()
 				});
+				this.eachLevelFollowed = this.broker.hasEventListener("level.updated");
+				this.announce(results);
+				return results;
 			},
 			CHANNEL_IN_FLIGHT,
 			// one batch writes while the next one fills: a burst becomes few, large batches
@@ -468,6 +490,7 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			return read.cans;
 		};
 		this.forgetRegistry = () => (read = null);
+		this.eachLevelFollowed = false;
 		this.counters = new IngestCounters(this.broker.isMetricsEnabled() ? this.broker.metrics : null);
 		this.timers = [];
 	},

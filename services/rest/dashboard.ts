@@ -4,7 +4,7 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
 import type { ApiRouteSchema } from "moleculer-web";
 import { config } from "../../lib/config";
-import type { CanLevel, MoviePage, Worker } from "../../lib/contracts";
+import type { CanLevel, LevelsUpdated, MoviePage, Worker } from "../../lib/contracts";
 import { documented } from "../../lib/openapi/document";
 import { backoffDelay, NO_RETRY, RETRIES } from "../../lib/retry";
 
@@ -40,7 +40,7 @@ export interface LiveSnapshot {
 	levels: CanLevel[] | null;
 	workers: Worker[] | null;
 	movies: number | null;
-	/** `[unix second, level.updated events in that second]`, oldest first. */
+	/** `[unix second, levels changed in that second (`levels.updated`)]`, oldest first. */
 	rate: [number, number][];
 }
 
@@ -67,7 +67,7 @@ interface LiveMethods {
 	sendLive(client: LiveClient, event: string, data: unknown): void;
 	broadcastLive(event: string, data: unknown): void;
 	sendSnapshot(client: LiveClient): Promise<void>;
-	countLevelUpdate(now?: number): void;
+	countLevelUpdates(n: number, now?: number): void;
 	refreshLive(part: "workers" | "movies"): void;
 	closeLiveStreams(): void;
 }
@@ -154,7 +154,7 @@ export const liveRoutes: ApiRouteSchema[] = [
 
 /**
  * Server-sent events for the dashboard, fed by the broker events this gateway receives:
- * `level.updated` (coalesced per can, and counted per second), `worker.new`/`worker.del` (the
+ * `levels.updated` (coalesced per can, and counted per second), `worker.new`/`worker.del` (the
  * registry is re-read and sent whole) and `movie.*` (recounted). A stream starts with a full
  * snapshot, so a page that reconnects — e.g. after this gateway restarted — is in sync again.
  *
@@ -180,9 +180,9 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				const debounceMs = (this.broker.options.transit as { serviceChangedDebounceTime?: number } | undefined)?.serviceChangedDebounceTime ?? 1_000;
 				this.live.timers.push(setTimeout(resync, debounceMs + 1_000));
 			},
-			"level.updated"(ctx: Context<CanLevel>) {
-				this.live.pending.set(ctx.params.canId, ctx.params);
-				this.countLevelUpdate();
+			"levels.updated"(ctx: Context<LevelsUpdated>) {
+				for (const level of ctx.params.levels) this.live.pending.set(level.canId, level);
+				this.countLevelUpdates(ctx.params.levels.length);
 			},
 			"worker.new"() {
 				this.refreshLive("workers");
@@ -266,12 +266,12 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				else client.incompleteSnapshots = 0;
 			},
 
-			/** One more level.updated in the current second of the history. */
-			countLevelUpdate(now = Date.now()) {
+			/** `n` more changed levels in the current second of the history. */
+			countLevelUpdates(n: number, now = Date.now()) {
 				const second = Math.floor(now / 1000);
 				const last = this.live.rate.at(-1);
-				if (last && last[0] === second) last[1]++;
-				else this.live.rate.push([second, 1]);
+				if (last && last[0] === second) last[1] += n;
+				else this.live.rate.push([second, n]);
 			},
 
 			/** Re-reads the registry or the movie count (debounced: a node joining fires many events) and sends it. */

@@ -1,0 +1,54 @@
+/**
+ * What trashReport tells other services about levels: one `levels.updated` per applied batch with
+ * the levels it changed (what the dashboard follows), and `level.updated` per changed level only
+ * while some service listens to it (each one is a bus message per report).
+ */
+import type { Context, ServiceBroker } from "moleculer";
+import type { CanLevel, LevelsUpdated } from "../../lib/contracts";
+import { CHANNEL } from "../../lib/ingest/report";
+import { eventually, startSystem } from "../../harness/system";
+import type { System } from "../../harness/system";
+
+let sys: System;
+const sent: string[] = [];
+beforeAll(async () => {
+	sys = await startSystem(["trashReport"]);
+	// what the broker is asked to broadcast, listened to or not
+	const broadcast = sys.broker.broadcast.bind(sys.broker);
+	sys.broker.broadcast = ((name: string, ...rest: unknown[]) => (sent.push(name), broadcast(name, ...(rest as [])))) as ServiceBroker["broadcast"];
+});
+afterAll(() => sys.stop());
+
+/** Publishes one report per can in one go and waits until each can shows it. */
+async function burst(prefix: string, cans: number, level: number) {
+	const ids = Array.from({ length: cans }, (_, i) => `${prefix}-${i}`);
+	await Promise.all(ids.map(can_id => sys.broker.sendToChannel(CHANNEL, { can_id, level: String(level) })));
+	await eventually(async () => {
+		const levels = await sys.broker.call<CanLevel[]>("trashReport.levels");
+		return ids.every(id => levels.some(l => l.canId === id && l.level === level));
+	});
+	return ids;
+}
+
+it("announces the levels a batch changed in one levels.updated, and no level.updated while nobody listens to it", async () => {
+	const batches: CanLevel[][] = [];
+	await sys.broker.createService({ name: "batchWatcher", events: { "levels.updated": (ctx: Context<LevelsUpdated>) => void batches.push(ctx.params.levels) } });
+	sent.length = 0;
+	const ids = await burst("quiet", 40, 20);
+	await eventually(() => batches.flat().filter(l => l.canId.startsWith("quiet-")).length === 40);
+	// each can once, at the level it reported, with its forecast's fields
+	const announced = batches.flat().filter(l => l.canId.startsWith("quiet-"));
+	expect(announced.map(l => l.canId).sort()).toEqual([...ids].sort());
+	expect(announced.every(l => l.level === 20 && l.state === "normal" && "fullAt" in l)).toBe(true);
+	// fewer events than levels: the batch is the unit
+	expect(sent.filter(n => n === "levels.updated").length).toBeLessThan(40);
+	expect(sent).not.toContain("level.updated");
+});
+
+it("sends level.updated for each changed level once a service listens to it", async () => {
+	const each: CanLevel[] = [];
+	await sys.broker.createService({ name: "levelWatcher", events: { "level.updated": (ctx: Context<CanLevel>) => void each.push(ctx.params) } });
+	const ids = await burst("followed", 10, 35);
+	await eventually(() => each.filter(l => l.canId.startsWith("followed-")).length === 10);
+	expect(each.filter(l => l.canId.startsWith("followed-")).map(l => [l.canId, l.level])).toEqual(expect.arrayContaining(ids.map(id => [id, 35])));
+});
