@@ -2,6 +2,7 @@
  * `npm start`: runs the services named in `SERVICES` (all six by default) in this process,
  * on the transporter named in `TRANSPORTER` (none: everything in-process).
  */
+import "./compile-cache";
 import { createBroker } from "../broker";
 import { config, maskUri } from "../lib/config";
 
