@@ -44,7 +44,10 @@ export interface Results {
 	machine: { cpus: string; memory: string; node: string; os: string };
 	settings: { connections: number; durationS: number; reports: number };
 	rows: Row[];
+	/** Row 6: `npm start` with its defaults (NeDB files), spawn to GET /health/ready 200. */
 	startToReadyMs: number;
+	/** Row 6 with DB_URI on PostgreSQL (a fresh database: every table created). */
+	startToReadyPgMs?: number;
 	memory: ProcessMemory[];
 	targets: Target[];
 }
@@ -64,7 +67,11 @@ export function machine(): Results["machine"] {
 export const PEER_DEPLOYMENT = "peer nest";
 
 /** The targets of issues #7, #16, #18 and #21, checked against one run's rows. */
-export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemory[]): Target[] {
+export function targets(
+	rows: Row[],
+	{ startToReadyMs, startToReadyPgMs = 0 }: Pick<Results, "startToReadyMs" | "startToReadyPgMs">,
+	memory: ProcessMemory[]
+): Target[] {
 	const row = (id: string) => rows.find(r => r.id === id);
 	const ratio = (id: string, min: number): Target | null => {
 		const r = row(id);
@@ -114,7 +121,11 @@ export function targets(rows: Row[], startToReadyMs: number, memory: ProcessMemo
 	const amqp = row("5c");
 	if (amqp) list.push({ what: "row 5c ingest on AMQP: 0 lost", measured: `${amqp.errors} lost`, met: amqp.errors === 0 });
 	if (startToReadyMs > 0)
-		list.push({ what: "start-to-ready of `npm start` < 1 s", measured: `${(startToReadyMs / 1000).toFixed(2)} s`, met: startToReadyMs < 1_000 });
+		list.push({
+			what: "start-to-ready of `npm start` < 1 s",
+			measured: `${(startToReadyMs / 1000).toFixed(2)} s${startToReadyPgMs > 0 ? ` (on PostgreSQL: ${(startToReadyPgMs / 1000).toFixed(2)} s)` : ""}`,
+			met: startToReadyMs < 1_000
+		});
 	// issue #18: the same GET /levels on NestJS (Fastify), both over the same nats-server
 	const [ours, nest] = [row("8b"), row("8a")];
 	if (ours && nest)
@@ -154,7 +165,8 @@ export function markdown(r: Results): string {
 		"",
 		...(r.startToReadyMs > 0
 			? [
-					`Row 6: \`npm start\` (all six services, one process) answered \`GET /health/ready\` 200 **${(r.startToReadyMs / 1000).toFixed(2)} s** after the spawn.`
+					`Row 6: \`npm start\` (all six services, one process) answered \`GET /health/ready\` 200 **${(r.startToReadyMs / 1000).toFixed(2)} s** after the spawn with its defaults (NeDB files)` +
+						(r.startToReadyPgMs ? `, ${(r.startToReadyPgMs / 1000).toFixed(2)} s with \`DB_URI\` on PostgreSQL (a fresh database: every table created).` : ".")
 				]
 			: []),
 		"Resident memory (highest VmRSS while the deployment was under load):",

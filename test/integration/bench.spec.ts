@@ -83,6 +83,7 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 	expect(r.settings).toEqual({ connections: 16, durationS: 1, reports: 1_000 });
 
 	expect(r.startToReadyMs).toBeGreaterThan(0);
+	expect(r.startToReadyPgMs).toBeGreaterThan(0);
 	const processes = r.memory.map(m => `${m.deployment}/${m.process}`);
 	expect(processes).toEqual(
 		expect.arrayContaining([
