@@ -85,7 +85,6 @@ function hasNull(row: Record<string, unknown>): boolean {
 
 /** PostgreSQL: the compare-and-set is one INSERT … ON CONFLICT … WHERE statement. */
 export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: string): Store<T> {
-	const plain = (m: Model | null) => (m ? (adapter.entityToObject(m) as T) : null);
 	const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 	/** Each column's SQL type, for the arrays `upsert` binds (read once: the model is defined on connect). */
 	let types: Map<string, string> | undefined;
@@ -144,8 +143,9 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 	const docsOf = (rows: Record<string, unknown>[]) =>
 		rows.map(row => (hasNull(row) ? Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) : row) as T);
 	return {
-		get: async id => plain(await adapter.model.findByPk(id)),
-		// raw: once per ingest batch, and Sequelize's model layer cost more than the query
+		// Reads are raw SQL: Sequelize's query building and model instances cost more than the
+		// query itself (GET /levels reads two whole tables per request)
+		get: async id => docsOf((await adapter.db.query(`SELECT * FROM ${q(table)} WHERE "_id" = $1`, { bind: [id] }))[0] as Record<string, unknown>[])[0] ?? null,
 		getMany: async ids =>
 			ids.length === 0
 				? []
@@ -185,7 +185,7 @@ export function sqlStore<T extends { _id: string }>(adapter: SqlAdapter, table: 
 				return doc;
 			}),
 		removeWhere: (field, value) => adapter.model.destroy({ where: { [field]: value } }),
-		all: async () => (await adapter.model.findAll()).map(m => plain(m)!),
+		all: async () => docsOf((await adapter.db.query(`SELECT * FROM ${q(table)}`))[0] as Record<string, unknown>[]),
 		put: async doc => void (await upsert([doc])),
 		putManyIfNewer: (docs, always = [], forward = []) =>
 			always.length
