@@ -12,7 +12,8 @@
  *      backlog drained by a raw amqplib consumer (5i) and by the system (5j)
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
  *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21),
- *      the two loaded in turns of one second
+ *      loaded in turns of one second; for GET /levels also the framework's floor (7e: Moleculer and
+ *      moleculer-web with their defaults answering the same JSON, bench/bare-gateway.ts)
  *   8  with --peer: GET /levels over the same nats-server on a NestJS (Fastify) gateway and microservice
  *      (bench/peer, installed on first use) and on ours, both from memory (issue #18)
  *
@@ -180,23 +181,28 @@ async function load(url: string, e: Endpoint, seconds: number, serverPid?: numbe
 }
 
 /**
- * Two servers loaded in turns of one second, DURATION_S seconds each, the order swapped every
- * round: the machine's speed drifts within seconds here (row 7b moved from 0.59 to 0.33 in three
- * runs within 20 minutes when its 6 s followed row 7a's), and turns give both the same moments.
- * Rates and CPU are the totals over the turns; p50 weighted by requests, p99 the worst turn's.
+ * Servers loaded in turns of one second, DURATION_S seconds each, the order rotated every round:
+ * the machine's speed drifts within seconds here (row 7b moved from 0.59 to 0.33 in three runs
+ * within 20 minutes when its 6 s followed row 7a's), and turns give all of them the same moments.
+ * The first is the baseline of the others. Rates and CPU are the totals over the turns; p50
+ * weighted by requests, p99 the worst turn's.
  */
-async function pairedRows(
-	a: { id: string; label: string; url: string; pid?: number },
-	b: { id: string; label: string; url: string; pid?: number },
-	e: Endpoint
-) {
-	const turns = { [a.id]: [] as Awaited<ReturnType<typeof load>>[], [b.id]: [] as Awaited<ReturnType<typeof load>>[] };
-	await stepOf(`rows ${a.id}, ${b.id}: ${b.label} against ${a.label}, in turns`, 2 * DURATION_S, async () => {
-		for (let round = 0; round < DURATION_S; round++)
-			for (const side of round % 2 === 0 ? [a, b] : [b, a]) turns[side.id].push(await load(side.url, e, 1, side.pid));
-	});
+async function rowsInTurns(sides: { id: string; label: string; url: string; pid?: number }[], e: Endpoint) {
+	const turns = new Map(sides.map(side => [side.id, [] as Awaited<ReturnType<typeof load>>[]]));
+	const [base, ...others] = sides;
+	await stepOf(
+		`rows ${sides.map(s => s.id).join(", ")}: ${others.map(s => s.label).join(", ")} against ${base.label}, in turns`,
+		sides.length * DURATION_S,
+		async () => {
+			for (let round = 0; round < DURATION_S; round++)
+				for (let i = 0; i < sides.length; i++) {
+					const side = sides[(round + i) % sides.length];
+					turns.get(side.id)!.push(await load(side.url, e, 1, side.pid));
+				}
+		}
+	);
 	const total = (id: string) => {
-		const t = turns[id];
+		const t = turns.get(id)!;
 		const requests = t.reduce((sum, w) => sum + w.requests, 0);
 		const weighted = (pick: (w: (typeof t)[number]) => number | undefined) =>
 			t.reduce((sum, w) => sum + (pick(w) ?? 0) * w.requests, 0) / Math.max(requests, 1);
@@ -209,9 +215,11 @@ async function pairedRows(
 			...(t[0].serverCpuUsPerItem !== undefined ? { serverCpuUsPerItem: weighted(w => w.serverCpuUsPerItem) } : {})
 		};
 	};
-	const [ra, rb] = [total(a.id), total(b.id)];
-	rows.push({ id: a.id, label: a.label, unit: "req/s", ...ra, baseline: a.id, ratio: 1 });
-	rows.push({ id: b.id, label: b.label, unit: "req/s", ...rb, baseline: a.id, ratio: rb.rate / ra.rate });
+	const baseline = total(base.id);
+	for (const side of sides) {
+		const r = side === base ? baseline : total(side.id);
+		rows.push({ id: side.id, label: side.label, unit: "req/s", ...r, baseline: base.id, ratio: r.rate / baseline.rate });
+	}
 }
 
 async function httpRow(id: string, label: string, baseline: string, url: string, e: Endpoint, serverPid?: number) {
@@ -304,10 +312,10 @@ function jsonFile(name: string, value: unknown): string {
 	return file;
 }
 
-/** Row 7's floor (bench/plain-http.ts), answering `bodies` (path → JSON value). */
-async function startPlainHttp(bodies: Record<string, unknown>) {
+/** Row 7's floors (bench/plain-http.ts, bench/bare-gateway.ts), answering `bodies` (path → JSON value). */
+async function startFloor(script: string, bodies: Record<string, unknown>) {
 	const port = await freePort();
-	const server = await spawnServer(["--import", "tsx", "bench/plain-http.ts", String(port), jsonFile("bodies.json", bodies)]);
+	const server = await spawnServer(["--import", "tsx", script, String(port), jsonFile("bodies.json", bodies)]);
 	return { url: `http://127.0.0.1:${port}`, ...server };
 }
 
@@ -460,32 +468,39 @@ async function main() {
 				await sys.stop();
 			}
 			// row 7: `npm start` exactly as a user runs it (NeDB files), against plain node:http
-			// answering the same JSON, each GET loaded in turns with its floor
+			// answering the same JSON, each GET loaded in turns with its floors
 			const user = await stepOf("row 7: npm start with its defaults", 3, () => startEmbedded({ store: "nedb" }));
 			startToReadyMs = user.startToReadyMs;
 			const stopSamplingUser = sampleMemory("embedded", [{ name: "npm start (NeDB)", pid: user.app }]);
 			try {
 				await stepOf("seeding npm start", 2, () => seed(user.url));
 				const http = httpClient(user.url);
-				const plain = await startPlainHttp({
+				const bodies = {
 					[GET_LEVELS.path]: (await http.get(GET_LEVELS.path)).body,
 					[GET_MOVIES.path]: (await http.get(GET_MOVIES.path)).body
-				});
+				};
+				const plain = await startFloor("bench/plain-http.ts", bodies);
+				const bare = await startFloor("bench/bare-gateway.ts", bodies);
 				try {
 					const node = { url: plain.url, pid: plain.pid };
 					const ours = { url: user.url, pid: user.app() };
-					await pairedRows(
-						{ id: "7a", label: "node:http answering GET /levels's JSON", ...node },
-						{ id: "7b", label: "npm start (NeDB) GET /levels", ...ours },
+					await rowsInTurns(
+						[
+							{ id: "7a", label: "node:http answering GET /levels's JSON", ...node },
+							{ id: "7b", label: "npm start (NeDB) GET /levels", ...ours },
+							{ id: "7e", label: "Moleculer + moleculer-web with their defaults, a local action answering GET /levels's JSON", url: bare.url, pid: bare.pid }
+						],
 						GET_LEVELS
 					);
-					await pairedRows(
-						{ id: "7c", label: "node:http answering GET /movies's JSON", ...node },
-						{ id: "7d", label: "npm start (NeDB) GET /movies", ...ours },
+					await rowsInTurns(
+						[
+							{ id: "7c", label: "node:http answering GET /movies's JSON", ...node },
+							{ id: "7d", label: "npm start (NeDB) GET /movies", ...ours }
+						],
 						GET_MOVIES
 					);
 				} finally {
-					await plain.stop();
+					await Promise.all([plain.stop(), bare.stop()]);
 				}
 			} finally {
 				stopSamplingUser();
