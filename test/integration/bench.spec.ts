@@ -32,6 +32,7 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 		"1c",
 		"7a",
 		"7b",
+		"7e",
 		"7c",
 		"7d",
 		"2a",
