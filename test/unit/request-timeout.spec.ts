@@ -34,9 +34,10 @@ async function drive(options: BrokerOptions) {
 			// its own timeout, shorter than the broker's
 			hurried: { timeout: 50, handler: () => sleep(150).then(() => "late") },
 			fails: () => Promise.reject(new Errors.MoleculerClientError("No.", 409, "REFUSED")),
-			// a call made 50 ms into a parent's 120 ms is given what is left: ~70 ms, not the broker's 300
+			// a call made 50 ms into a parent's 120 ms is given what is left: ~70 ms, not the parent's
+			// 120 nor the broker's 300 (a timer may fire a fraction of a millisecond early: 70.16 was seen)
 			parent: (ctx: Context) => sleep(50).then(() => ctx.call("slow.deadline")),
-			deadline: (ctx: Context) => (ctx.options.timeout! > 40 && ctx.options.timeout! <= 70 ? "what was left" : ctx.options.timeout)
+			deadline: (ctx: Context) => (ctx.options.timeout! > 40 && ctx.options.timeout! <= 80 ? "what was left" : ctx.options.timeout)
 		}
 	});
 	await broker.start();
