@@ -19,6 +19,8 @@ export const RETRIES = {
 	publish: { retries: 3, delay: 250, factor: 2, maxDelay: 1_000 },
 	/** A report the store could not take: held unacked, so nothing is lost, and tried again in place. */
 	ingest: { retries: 5, delay: 400, factor: 2, maxDelay: 5_000 },
+	/** A store that does not answer at all (PostgreSQL down): probed, once per service, until it does. */
+	storeProbe: { retries: Infinity, delay: 500, factor: 2, maxDelay: 5_000 },
 	/** Two replicas creating one JetStream durable consumer at once: the loser binds to the winner's. */
 	subscribe: { retries: 4, delay: 100, factor: 2, maxDelay: 1_000 },
 	/** Two replicas running CREATE TABLE at once: the loser tries once more. */
@@ -31,7 +33,8 @@ export const RETRIES = {
 
 /**
  * Deliveries of one report after which the channel dead-letters it (each delivery already ran
- * the `ingest` retries): a report that fails this often is broken, not unlucky.
+ * the `ingest` retries): a report that fails this often is broken, not unlucky. A delivery
+ * during which the store did not answer at all is not spent: the report waits for the store.
  */
 export const CHANNEL_MAX_DELIVERIES = 10;
 

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { config } from "../lib/config";
+import { backoffDelay, RETRIES } from "../lib/retry";
 import { createAdapter, storeOn } from "../lib/store";
 import type { Columns, Store, StoreAdapter } from "../lib/store";
 import { StoreReadinessMixin } from "./store-readiness.mixin";
@@ -7,6 +9,19 @@ import { StoreReadinessMixin } from "./store-readiness.mixin";
 interface StoresVars<K extends string> {
 	adapters: Record<K, StoreAdapter>;
 	stores: Record<K, Store<{ _id: string }>>;
+	/** The probe under way while the store does not answer (see `storeAnswered`). */
+	storeProbe?: Promise<boolean>;
+}
+
+export interface StoresMethods {
+	/** Throws when any table cannot answer a trivial query (readiness). */
+	checkStore(): Promise<void>;
+	/**
+	 * Resolves with true once every table answers again, probing (RETRIES.storeProbe) while the
+	 * service runs; false at once when it answers now, and when the service stops first. One probe
+	 * for the whole service, however many callers wait on it.
+	 */
+	storeAnswered(): Promise<boolean>;
 }
 
 /**
@@ -16,7 +31,7 @@ interface StoresVars<K extends string> {
  */
 export function StoresMixin<K extends string>(tables: Record<K, Columns>): Partial<ServiceSchema> {
 	const names = Object.keys(tables) as K[];
-	const schema: Partial<ServiceSchema<ServiceSettingSchema, { checkStore(): Promise<void> }, StoresVars<K>>> = {
+	const schema: Partial<ServiceSchema<ServiceSettingSchema, StoresMethods, StoresVars<K>>> = {
 		mixins: [StoreReadinessMixin],
 		created() {
 			this.adapters = {} as Record<K, StoreAdapter>;
@@ -37,9 +52,27 @@ export function StoresMixin<K extends string>(tables: Record<K, Columns>): Parti
 			for (const name of names) await this.adapters[name].disconnect();
 		},
 		methods: {
-			/** Throws when any table cannot answer a trivial query (readiness). */
 			async checkStore(): Promise<void> {
 				await Promise.all(names.map(name => this.stores[name].count()));
+			},
+			storeAnswered(): Promise<boolean> {
+				const answers = () =>
+					this.checkStore().then(
+						() => true,
+						() => false
+					);
+				return (this.storeProbe ??= (async () => {
+					if (await answers()) return false;
+					this.logger.warn("The store does not answer: what needs it waits until it does");
+					for (let attempt = 1; this.broker.started; attempt++) {
+						await sleep(backoffDelay(RETRIES.storeProbe, attempt));
+						if (await answers()) {
+							this.logger.info("The store answers again");
+							return true;
+						}
+					}
+					return false;
+				})().finally(() => (this.storeProbe = undefined)));
 			}
 		}
 	};

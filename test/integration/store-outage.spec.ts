@@ -1,0 +1,123 @@
+/**
+ * PostgreSQL going away under the ingest path, on NATS and on RabbitMQ: reports that reach the bus
+ * while the store is down are held, unacked, by the consumers (which probe the store, once per
+ * process) and applied exactly once when it returns. An outage spends none of a report's
+ * deliveries, so however long it lasts nothing is dead-lettered for it; no process exits, and
+ * every can ends at its newest report.
+ */
+import amqp from "amqplib";
+import { connect } from "nats";
+import { Client } from "pg";
+import type { ServiceSchema } from "moleculer";
+import Simulator from "../../services/simulator.service";
+import { startDeployment } from "../../harness/deployment";
+import type { Deployment, DeploymentKind } from "../../harness/deployment";
+import { startPostgres } from "../../harness/servers";
+import type { PostgresServer } from "../../harness/servers";
+import { eventually } from "../../harness/system";
+
+const KINDS = (process.env.DEPLOYMENTS ?? "nats,amqp").split(",").filter(k => k !== "embedded") as DeploymentKind[];
+/** Longer than a consumer's own retries of one batch (RETRIES.ingest: ~11 s), so the bus redelivers too. */
+const OUTAGE_MS = 20_000;
+const REPORTS = 500;
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+describe.each(KINDS)("on %s", kind => {
+	// a PostgreSQL of this suite's own: stopping the shared one would fail every other suite's store
+	let pg: PostgresServer;
+	let sys: Deployment;
+	let dbUri: string;
+
+	beforeAll(async () => {
+		pg = await startPostgres();
+		dbUri = await pg.createDatabase(`outage_${kind}`);
+		sys = await startDeployment(kind, {
+			layout: [
+				["gateway", ["rest", "systemManager", "pilot", "db"]],
+				["trashReport-1", ["trashReport"]],
+				["trashReport-2", ["trashReport"]]
+			],
+			env: { DB_URI: dbUri }
+		});
+		await sys.broker.createService({ name: "simulator", mixins: [Simulator], settings: { cans: 10, intervalMs: 4_000, autostart: false } } as ServiceSchema);
+		await sys.broker.waitForServices("simulator");
+	}, 120_000);
+	afterAll(async () => {
+		await sys?.stop();
+		await pg?.stop();
+	});
+
+	/** What the store says, read with a connection of the test's own (none while it is down). */
+	async function applied(): Promise<number> {
+		const client = new Client({ connectionString: dbUri });
+		await client.connect();
+		try {
+			return Number((await client.query(`SELECT count(*) FROM reports WHERE status = 'applied'`)).rows[0].count);
+		} finally {
+			await client.end();
+		}
+	}
+
+	/** JetStream's count of deliveries to the consumers' group, and the last stream sequence delivered. */
+	async function deliveries(): Promise<{ deliveries: number; lastDelivered: number }> {
+		const nc = await connect({ servers: sys.env.TRANSPORTER });
+		try {
+			const { delivered } = await (await nc.jetstreamManager()).consumers.info(`${sys.env.NAMESPACE}_trash-level`, "trashReport");
+			return { deliveries: delivered.consumer_seq, lastDelivered: delivered.stream_seq };
+		} finally {
+			await nc.close();
+		}
+	}
+
+	/** Reports moved to the dead letters so far. */
+	async function deadLetters(): Promise<number> {
+		const queue = `${sys.env.NAMESPACE}.trash-level.dead`;
+		if (kind === "nats") {
+			const nc = await connect({ servers: sys.env.TRANSPORTER });
+			try {
+				const info = await (await nc.jetstreamManager()).streams.info(queue.split(".").join("_"));
+				return info.state.messages;
+			} finally {
+				await nc.close();
+			}
+		}
+		const conn = await amqp.connect(sys.env.TRANSPORTER);
+		try {
+			return (await (await conn.createChannel()).checkQueue(queue)).messageCount;
+		} finally {
+			await conn.close();
+		}
+	}
+
+	it(`${REPORTS} reports sent while PostgreSQL is down for ${OUTAGE_MS / 1000} s are all applied once it is back; none dead-lettered`, async () => {
+		const simulator = sys.broker.getLocalService("simulator") as unknown as { cans: { id: string; level: number }[] };
+		// the cans registered and one report each applied first: the outage then meets a running consumer
+		await sys.broker.call("simulator.burst", { count: 10 });
+		await eventually(async () => (await applied()) === 10, 30_000, 200);
+		const deadBefore = await deadLetters();
+
+		await pg.stop({ keepData: true });
+		const down = Date.now();
+		expect(await sys.broker.call("simulator.burst", { count: REPORTS })).toMatchObject({ published: REPORTS });
+		await sleep(OUTAGE_MS - (Date.now() - down));
+		await pg.start();
+		const back = Date.now();
+
+		await eventually(async () => (await applied()) === 10 + REPORTS, 90_000, 500);
+		console.log(`[${kind}] ${REPORTS} reports sent during a ${OUTAGE_MS / 1000} s PostgreSQL outage: all applied ${Date.now() - back} ms after it was back`);
+		expect(await deadLetters()).toBe(deadBefore);
+		// the outage spent no delivery: each report was delivered once and held until the store answered
+		if (kind === "nats") expect(await deliveries()).toEqual({ deliveries: 10 + REPORTS, lastDelivered: 10 + REPORTS });
+		// exactly once in effect: one status row and one history point per report, every can at its newest
+		const client = new Client({ connectionString: dbUri });
+		await client.connect();
+		try {
+			expect(Number((await client.query(`SELECT count(*) FROM history`)).rows[0].count)).toBe(10 + REPORTS);
+		} finally {
+			await client.end();
+		}
+		const levels = (await sys.get("/levels")).body as { canId: string; level: number }[];
+		for (const can of simulator.cans) expect(levels.find(l => l.canId === can.id)?.level).toBe(Number(can.level.toFixed(2)));
+		for (const proc of sys.procs) expect(proc.child.exitCode).toBeNull();
+	}, 180_000);
+});
