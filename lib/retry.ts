@@ -17,8 +17,8 @@ export const RETRIES = {
 	call: { retries: 3, delay: 100, factor: 2, maxDelay: 1_000 },
 	/** `POST /levels` while the bus cannot take a report (a NATS stream electing a new leader): then 503. */
 	publish: { retries: 3, delay: 250, factor: 2, maxDelay: 1_000 },
-	/** A report the store could not take: held unacked, so nothing is lost, and tried again in place. */
-	ingest: { retries: 5, delay: 400, factor: 2, maxDelay: 5_000 },
+	/** A message's effect the store could not take (a report, an alert): held unacked, so nothing is lost, and tried again in place. */
+	storeWrite: { retries: 5, delay: 400, factor: 2, maxDelay: 5_000 },
 	/** A store that does not answer at all (PostgreSQL down): probed, once per service, until it does. */
 	storeProbe: { retries: Infinity, delay: 500, factor: 2, maxDelay: 5_000 },
 	/** Two replicas creating one JetStream durable consumer at once: the loser binds to the winner's. */
@@ -33,7 +33,7 @@ export const RETRIES = {
 
 /**
  * Deliveries of one report after which the channel dead-letters it (each delivery already ran
- * the `ingest` retries): a report that fails this often is broken, not unlucky. A delivery
+ * the `storeWrite` retries): a report that fails this often is broken, not unlucky. A delivery
  * during which the store did not answer at all is not spent: the report waits for the store.
  */
 export const CHANNEL_MAX_DELIVERIES = 10;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChannelSchema, Context, MetricRegistry, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { CHANNEL_IN_FLIGHT, flushed } from "../lib/bus";
+import { CHANNEL_IN_FLIGHT, flushed, holdMessage } from "../lib/bus";
 import { config } from "../lib/config";
 import type { CanAlert } from "../lib/contracts";
 import {
@@ -26,6 +26,7 @@ import { thresholdOf } from "../lib/ingest/apply";
 import type { CanDoc, LevelDoc } from "../lib/ingest/apply";
 import { backoffDelay, CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
 import type { Store } from "../lib/store";
+import type { StoresMethods } from "./stores.mixin";
 
 interface AlertsSettings extends ServiceSettingSchema {
 	/** A can that has not reported for this long raises `can.silent`. */
@@ -44,7 +45,8 @@ interface AlertsVars {
 	discoveredAt: number;
 }
 
-interface AlertsMethods {
+/** The service also mixes StoresMixin in (its tables hold the alerts): `storeRetrying` is its. */
+interface AlertsMethods extends Pick<StoresMethods, "storeRetrying"> {
 	raiseAlerts(alerts: CanAlert[], ctx?: Context): Promise<void>;
 	onAlert(ctx: Context<unknown>, raw: unknown): Promise<void>;
 	onWebhook(ctx: Context<unknown>, raw: unknown): Promise<void>;
@@ -52,7 +54,6 @@ interface AlertsMethods {
 	deliver(msg: AlertMessage, url: string, raw: unknown): Promise<void>;
 	postAlert(url: string, alert: CanAlert): Promise<void>;
 	checkSilence(): Promise<void>;
-	storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T>;
 	waitWhileRunning(ms: number): Promise<void>;
 	countDelivery(outcome: DeliveryOutcome): void;
 }
@@ -67,11 +68,6 @@ export const WEBHOOK_TIMEOUT_MS = 5_000;
 export const WEBHOOK_IN_FLIGHT = 64;
 /** How long a started node waits before its first alert event: a few heartbeats (LIVENESS, 0.5 s), for discovery. */
 const DISCOVERY_MS = 2_000;
-/** How often a held message tells JetStream it is still being worked on (its ack wait is 5 s). */
-const WORKING_EVERY_MS = 1_000;
-
-/** JetStream: still working on it, do not redeliver it elsewhere yet (a no-op on other buses). */
-const working = (raw: unknown) => (raw as { working?: () => void } | null)?.working?.();
 
 /**
  * Alerts (`can.full`, `can.emptied`, `can.silent`) for a service with the ingest's stores
@@ -167,11 +163,11 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 				const msg = ctx.params;
 				if (!isAlertMessage(msg)) return void this.logger.warn("Dropped a malformed message on the webhook channel:", JSON.stringify(msg));
 				// held for as long as a receiver is down: keep JetStream from handing it to another replica
-				const beat = setInterval(() => working(raw), WORKING_EVERY_MS);
+				const release = holdMessage(raw);
 				try {
 					await Promise.all(this.settings.webhookUrls.map(url => this.deliver(msg, url, raw)));
 				} finally {
-					clearInterval(beat);
+					release();
 				}
 			},
 
@@ -236,16 +232,6 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 			},
 
 			/** A store call retried in place while the message stays held, as the ingest does; then the bus redelivers it. */
-			storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T> {
-				return retrying(RETRIES.ingest, task, {
-					shouldRetry: () => this.broker.started,
-					onRetry: (err, attempt) => {
-						this.logger.warn(`Alert store failed (attempt ${attempt}), retrying:`, (err as Error).message);
-						working(raw);
-					}
-				});
-			},
-
 			/** Waits `ms`, or throws as soon as the broker stops (the message then goes back to the bus). */
 			async waitWhileRunning(ms: number): Promise<void> {
 				const until = Date.now() + ms;

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { config } from "../lib/config";
-import { backoffDelay, RETRIES } from "../lib/retry";
+import { holdMessage } from "../lib/bus";
+import { backoffDelay, RETRIES, retrying } from "../lib/retry";
 import { createAdapter, storeOn } from "../lib/store";
 import type { Columns, Store, StoreAdapter } from "../lib/store";
 import { StoreReadinessMixin } from "./store-readiness.mixin";
@@ -22,6 +23,14 @@ export interface StoresMethods {
 	 * for the whole service, however many callers wait on it.
 	 */
 	storeAnswered(): Promise<boolean>;
+	/**
+	 * Runs `task`, a write of what the bus message `raw` says, until it succeeds, the message held
+	 * unacked (`holdMessage` from the first failure on): tried again in place (RETRIES.storeWrite);
+	 * when those tries are spent and the store does not answer at all, it waits for the store
+	 * (`storeAnswered`) and starts over. Throws when the store answers and the task still fails, or
+	 * when the service stops: then the message goes back to the bus.
+	 */
+	storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T>;
 }
 
 /**
@@ -73,6 +82,31 @@ export function StoresMixin<K extends string>(tables: Record<K, Columns>): Parti
 					}
 					return false;
 				})().finally(() => (this.storeProbe = undefined)));
+			},
+			async storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T> {
+				let release: (() => void) | undefined;
+				const hold = () => (release ??= holdMessage(raw));
+				try {
+					for (;;) {
+						try {
+							return await retrying(RETRIES.storeWrite, task, {
+								shouldRetry: () => this.broker.started,
+								onRetry: (err, attempt) => {
+									this.logger.warn(`A store write failed (attempt ${attempt}), retrying:`, (err as Error).message);
+									hold();
+								}
+							});
+						} catch (err) {
+							// A store that does not answer at all is no fault of the message: it waits for the
+							// store rather than spend its deliveries, which in a long outage would dead-letter
+							// every message the consumers held (test/integration/store-outage.spec.ts).
+							hold();
+							if (!(await this.storeAnswered())) throw err;
+						}
+					}
+				} finally {
+					release?.();
+				}
 			}
 		}
 	};

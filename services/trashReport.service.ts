@@ -72,9 +72,6 @@ const REGISTRY_MAX_AGE_MS = 1_000;
 /** Batches applied at once per process (lib/ingest/batcher.ts). */
 const APPLY_CONCURRENCY = 2;
 
-/** How often a report waiting for the store tells JetStream it is still worked on (its ack_wait is 5 s, lib/bus). */
-const STORE_WAIT_BEAT_MS = 2_000;
-
 /** An ISO-8601 time in the query (as text: params cross the bus to the gateway's OpenAPI document, a RegExp would not). */
 const timeParam = (description: string) => ({ type: "string", pattern: ISO_8601.source, optional: true, description }) as const;
 
@@ -379,38 +376,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			async handler(ctx: Context<unknown>, raw: unknown) {
 				const fallback = busIdentity(raw);
 				this.counters.count("received");
-				// JetStream: still working on it, do not redeliver it elsewhere yet. From the first
-				// failure on, told every STORE_WAIT_BEAT_MS: a wait of the retries alone can reach ack_wait.
-				const working = () => (raw as { working?: () => void } | null)?.working?.();
-				let beat: NodeJS.Timeout | undefined;
-				const holdOn = () => {
-					working();
-					beat ??= setInterval(working, STORE_WAIT_BEAT_MS).unref();
-				};
-				try {
-					for (;;) {
-						try {
-							// The store may be down for a moment: keep the message (unacked, so nothing is
-							// lost) and try again, rather than bounce it through the bus at full speed.
-							await retrying(RETRIES.ingest, () => this.ingest(ctx.params, fallback, ctx), {
-								shouldRetry: () => this.broker.started,
-								onRetry: (err, attempt) => {
-									this.logger.warn(`Ingest failed (attempt ${attempt}), retrying:`, (err as Error).message);
-									holdOn();
-								}
-							});
-							return;
-						} catch (err) {
-							// A store that does not answer at all is no fault of the report: it waits for the
-							// store rather than spend its deliveries, which in a long outage would
-							// dead-letter every report the consumers held (test/integration/store-outage.spec.ts).
-							holdOn();
-							if (!(await this.storeAnswered())) throw err;
-						}
-					}
-				} finally {
-					clearInterval(beat);
-				}
+				// The store may be down: the report is held (unacked, so nothing is lost) and tried again
+				// in place, rather than bounced through the bus at full speed (StoresMixin).
+				await this.storeRetrying(() => this.ingest(ctx.params, fallback, ctx), raw);
 			}
 		}
 	},

@@ -149,3 +149,19 @@ export function flushed(broker: ServiceBroker): Promise<void> {
 		)
 	]);
 }
+
+/** How often a held message tells JetStream it is still being worked on (its ack_wait is 5 s, see createBus). */
+export const WORKING_EVERY_MS = 1_000;
+
+/**
+ * Keeps JetStream from handing `raw` (a channel handler's message) to another consumer while its
+ * handler holds it: says "working" now and every WORKING_EVERY_MS until the returned function is
+ * called. A no-op on the other buses, which redeliver only when the consumer is gone.
+ */
+export function holdMessage(raw: unknown): () => void {
+	const msg = raw as { working?: () => void } | null;
+	if (typeof msg?.working !== "function") return () => undefined;
+	msg.working();
+	const beat = setInterval(() => msg.working?.(), WORKING_EVERY_MS).unref();
+	return () => clearInterval(beat);
+}

@@ -17,7 +17,7 @@ import type { PostgresServer } from "../../harness/servers";
 import { eventually } from "../../harness/system";
 
 const KINDS = (process.env.DEPLOYMENTS ?? "nats,amqp").split(",").filter(k => k !== "embedded") as DeploymentKind[];
-/** Longer than a consumer's own retries of one batch (RETRIES.ingest: ~11 s), so the bus redelivers too. */
+/** Longer than a consumer's own retries of one batch (RETRIES.storeWrite: ~11 s), so the bus redelivers too. */
 const OUTAGE_MS = 20_000;
 const REPORTS = 500;
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
