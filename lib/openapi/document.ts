@@ -149,7 +149,9 @@ function gatewayErrors(alias: GatewayAlias, action: ActionInfo | undefined, serv
 	if (route.rateLimit || route.openapi?.rateLimited)
 		errors["429"] = errorAnswer("Over `RATE_LIMIT` requests in a minute from this client address (1 200 by default); `Retry-After` says when to come back.");
 	if (action && !action.name.startsWith(`${service}.`))
-		errors["503"] = errorAnswer("No live instance of the service behind this route, or none answered in time: retry later.");
+		errors["503"] = errorAnswer(
+			"No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later."
+		);
 	return errors;
 }
 

@@ -46,3 +46,23 @@ export function createAdapter(collection: string, columns: Columns, { uri, dataD
 export function storeOn<T extends { _id: string }>(adapter: StoreAdapter, table: string, columns?: Columns): Store<T> {
 	return adapter instanceof NeDbAdapter ? nedbStore<T>(adapter, columns?.index) : sql().sqlStore<T>(adapter, table);
 }
+
+/** PostgreSQL's SQLSTATEs for "the server is not there for you": connection exceptions, shutdown, starting up. */
+const UNREACHABLE_STATES = /^(08...|57P0[1-3])$/;
+/** Node's socket errors on the way to the server. */
+const SOCKET_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE"]);
+
+/**
+ * Whether `err` says the store could not be reached at all (PostgreSQL down, restarting, the
+ * network), rather than that it refused what was asked. By name and code, so that a process on
+ * NeDB never loads Sequelize to ask: Sequelize's connection errors, and its DatabaseError around
+ * a connection exception or a connection pg lost mid-query.
+ */
+export function isStoreUnreachable(err: unknown): boolean {
+	const e = err as { name?: string; message?: string; code?: string; parent?: { code?: string; message?: string } } | null;
+	if (!e || typeof e !== "object") return false;
+	if (/^Sequelize(Connection\w*|AccessDenied|HostNotFound|HostNotReachable|InvalidConnection)Error$/.test(e.name ?? "")) return true;
+	const code = e.parent?.code ?? e.code;
+	if (code && (UNREACHABLE_STATES.test(code) || SOCKET_ERRORS.has(code))) return true;
+	return /Connection terminated/i.test(e.parent?.message ?? e.message ?? "");
+}

@@ -843,7 +843,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -913,7 +913,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1032,7 +1032,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1126,7 +1126,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1195,7 +1195,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1479,7 +1479,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1648,7 +1648,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1721,7 +1721,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1786,7 +1786,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1891,7 +1891,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1958,7 +1958,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2068,7 +2068,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2162,7 +2162,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2258,7 +2258,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2423,7 +2423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No live instance of the service behind this route, or none answered in time: retry later. */
+            /** @description No live instance of the service behind this route, none answered in time, or its store does not answer (`STORE_UNAVAILABLE`): retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
