@@ -3,7 +3,7 @@
  * while the store is down are held, unacked, by the consumers (which probe the store, once per
  * process) and applied exactly once when it returns. An outage spends none of a report's
  * deliveries, so however long it lasts nothing is dead-lettered for it; no process exits, and
- * every can ends at its newest report.
+ * every can ends at its newest report. Meanwhile the API answers 503 STORE_UNAVAILABLE.
  */
 import amqp from "amqplib";
 import { connect } from "nats";
@@ -99,6 +99,9 @@ describe.each(KINDS)("on %s", kind => {
 		await pg.stop({ keepData: true });
 		const down = Date.now();
 		expect(await sys.broker.call("simulator.burst", { count: REPORTS })).toMatchObject({ published: REPORTS });
+		// across the bus too, a request that needs the store is told to come back (not the driver's 500)
+		for (const res of [await sys.get("/levels"), await sys.request("POST", "/levels", { can_id: "outage", level: "1" })])
+			expect({ status: res.status, type: res.body.type }).toEqual({ status: 503, type: "STORE_UNAVAILABLE" });
 		await sleep(OUTAGE_MS - (Date.now() - down));
 		await pg.start();
 		const back = Date.now();
