@@ -231,7 +231,6 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 				if (fresh.length) await this.raiseAlerts(fresh);
 			},
 
-			/** A store call retried in place while the message stays held, as the ingest does; then the bus redelivers it. */
 			/** Waits `ms`, or throws as soon as the broker stops (the message then goes back to the bus). */
 			async waitWhileRunning(ms: number): Promise<void> {
 				const until = Date.now() + ms;
