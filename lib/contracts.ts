@@ -233,6 +233,7 @@ export const JOB_ERROR_TYPES = {
 	"entity.parse.failed": 400,
 	"entity.too.large": 413,
 	BUS_UNAVAILABLE: 503,
+	STORE_UNAVAILABLE: 503,
 	NOT_READY: 503,
 	TOO_MANY_LIVE_CLIENTS: 503,
 	REQUEST_TIMEOUT: 504,

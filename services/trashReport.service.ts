@@ -119,7 +119,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				response: "ReportAccepted",
 				example: { can_id: "333", level: "30.65" },
 				requireOneOf: CAN_ID_FIELDS,
-				errors: { 503: "The bus did not take the report (`BUS_UNAVAILABLE`), or no live trashReport: retry later." }
+				errors: {
+					503: "The bus did not take the report (`BUS_UNAVAILABLE`), the store did not take its status (`STORE_UNAVAILABLE`), or no live trashReport: retry later."
+				}
 			},
 			async handler(ctx: Context<Record<string, unknown>, ReportMeta>) {
 				const receivedAt = new Date().toISOString();

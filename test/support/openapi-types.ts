@@ -1581,7 +1581,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The bus did not take the report (`BUS_UNAVAILABLE`), or no live trashReport: retry later. */
+            /** @description The bus did not take the report (`BUS_UNAVAILABLE`), the store did not take its status (`STORE_UNAVAILABLE`), or no live trashReport: retry later. */
             503: {
                 headers: {
                     [name: string]: unknown;
