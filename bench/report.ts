@@ -123,7 +123,7 @@ export function targets(
 	if (startToReadyMs > 0)
 		list.push({
 			what: "start-to-ready of `npm start` < 1 s",
-			measured: `${(startToReadyMs / 1000).toFixed(2)} s${startToReadyPgMs > 0 ? ` (on PostgreSQL: ${(startToReadyPgMs / 1000).toFixed(2)} s)` : ""}`,
+			measured: `${seconds(startToReadyMs)}${startToReadyPgMs > 0 ? ` (on PostgreSQL: ${seconds(startToReadyPgMs)})` : ""}`,
 			met: startToReadyMs < 1_000
 		});
 	// issue #18: the same GET /levels on NestJS (Fastify), both over the same nats-server
@@ -148,6 +148,7 @@ export function targets(
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US").replace(/,/g, " ");
 const ms = (n: number | null) => (n == null ? "–" : n.toFixed(n < 10 ? 1 : 0));
+const seconds = (milliseconds: number) => `${(milliseconds / 1000).toFixed(2)} s`;
 
 export function markdown(r: Results): string {
 	const lines = [
@@ -165,8 +166,8 @@ export function markdown(r: Results): string {
 		"",
 		...(r.startToReadyMs > 0
 			? [
-					`Row 6: \`npm start\` (all six services, one process) answered \`GET /health/ready\` 200 **${(r.startToReadyMs / 1000).toFixed(2)} s** after the spawn with its defaults (NeDB files)` +
-						(r.startToReadyPgMs ? `, ${(r.startToReadyPgMs / 1000).toFixed(2)} s with \`DB_URI\` on PostgreSQL (a fresh database: every table created).` : ".")
+					`Row 6: \`npm start\` (all six services, one process) answered \`GET /health/ready\` 200 **${seconds(r.startToReadyMs)}** after the spawn with its defaults (NeDB files)` +
+						(r.startToReadyPgMs ? `, ${seconds(r.startToReadyPgMs)} with \`DB_URI\` on PostgreSQL (a fresh database: every table created).` : ".")
 				]
 			: []),
 		"Resident memory (highest VmRSS while the deployment was under load):",
