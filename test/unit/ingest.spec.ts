@@ -94,6 +94,24 @@ describe("applyBatch on an in-memory store", () => {
 		expect((await stores.history.recent("canId", ["9"], "reportedAt", { limit: 10 })).map(h => h._id)).toEqual(["d", "c", "b", "a"]);
 	});
 
+	it("forecasts every can of a batch that touches more cans than it reads windows of at once", async () => {
+		// a large batch (a backlog drain) touches the whole fleet: 700 cans, 3 reports each, 30 % an hour
+		const cans = Array.from({ length: 700 }, (_, c) => `c${c}`);
+		const at = (canId: string, m: number): Pending => ({
+			report: { id: `${canId}-${m}`, canId, level: 10 + m / 2, reportedAt: minute(m) },
+			receivedAt: minute(60)
+		});
+		const results = await applyBatch(
+			stores,
+			cans.flatMap(c => [at(c, 0), at(c, 10), at(c, 20)]),
+			options("n")
+		);
+		const levels = results.filter(r => r.changed).map(r => r.level!);
+		expect(levels).toHaveLength(700);
+		expect(new Set(levels.map(l => `${l.level} ${l.fillRate} ${l.fullAt}`))).toEqual(new Set(["20 30 2026-01-01T02:20:00.000Z"]));
+		expect((await stores.levels.getMany(cans)).every(l => l.cycleStartedAt === minute(0))).toBe(true);
+	});
+
 	it("raises can.full once per fill cycle and can.emptied per drop, with ids a redelivery repeats", async () => {
 		const at = (id: string, level: number, m: number): Pending => ({
 			report: { id, canId: "5", level, reportedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() },
