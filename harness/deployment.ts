@@ -5,6 +5,7 @@
  * and publish reports like any service would.
  */
 import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -122,6 +123,12 @@ export const LAYOUT: [string, ServiceName[]][] = [
 ];
 
 let seq = 0;
+/**
+ * Jest loads this module afresh for every test file of one process, so `seq` starts over in each:
+ * this token keeps two files' deployments from sharing a namespace (and so NATS streams, durable
+ * consumers and RabbitMQ queues, which outlive a deployment on the shared servers).
+ */
+const FILE_TOKEN = randomBytes(3).toString("hex");
 
 /**
  * Starts a deployment. "embedded" is the in-process system of the core issue; "nats" and "amqp"
@@ -140,7 +147,7 @@ export async function startDeployment(
 	const port = await freePort();
 	const env: Record<string, string> = {
 		TRANSPORTER: transporter ?? transporterUrl(kind),
-		NAMESPACE: `${run}-${process.pid}`,
+		NAMESPACE: `${run}-${process.pid}-${FILE_TOKEN}`,
 		METRICS: "false",
 		SIM_AUTOSTART: "false",
 		LOG_LEVEL: "warn",
