@@ -11,6 +11,7 @@
  */
 import { AckPolicy, connect, DeliverPolicy } from "nats";
 import { freshDatabase } from "../harness/deployment";
+import { CHANNEL_IN_FLIGHT, GROUP_IN_FLIGHT } from "../lib/bus";
 import { startNats, startPostgres } from "../harness/servers";
 import { applyBatch, INGEST_TABLES } from "../lib/ingest/apply";
 import type { Applied, IngestStores, Pending } from "../lib/ingest/apply";
@@ -39,7 +40,12 @@ async function main() {
 		await jsm.streams.add({ name: STREAM, subjects: [STREAM], max_age: 3_600_000 * 1_000_000, num_replicas: 1 });
 		await fillBacklog(nats.url, STREAM, n, 1_000);
 		// as the trashReport group's: every report, the same limit of unacked ones
-		await jsm.consumers.add(STREAM, { durable_name: "apply", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 1_024 });
+		await jsm.consumers.add(STREAM, {
+			durable_name: "apply",
+			ack_policy: AckPolicy.Explicit,
+			deliver_policy: DeliverPolicy.All,
+			max_ack_pending: GROUP_IN_FLIGHT
+		});
 		const consumer = await nc.jetstream().consumers.get(STREAM, "apply");
 
 		let batches = 0;
@@ -49,13 +55,12 @@ async function main() {
 				batches++;
 				return applyBatch(stores as unknown as IngestStores, items, { appliedBy: "apply-alone", settings, raise: async () => {}, registry: async () => [] });
 			},
-			256,
-			2
+			{ maxSize: CHANNEL_IN_FLIGHT, maxConcurrent: 2 }
 		);
 		const cpu = () => (({ user, system }) => (user + system) / 1e6)(process.cpuUsage());
 		let first = { at: 0, cpu: 0 };
 		let applied = 0;
-		const messages = await consumer.consume({ max_messages: 1_024 });
+		const messages = await consumer.consume({ max_messages: GROUP_IN_FLIGHT });
 		await new Promise<void>((resolve, reject) => {
 			void (async () => {
 				for await (const m of messages) {

@@ -29,6 +29,7 @@ import { CAN_ID_FIELDS, CHANNEL, checkMessage, ISO_8601, checkReport, DEAD_LETTE
 import { IngestCounters } from "../lib/ingest/stats";
 import { ALERT_TABLES } from "../lib/fleet/alerts";
 import { CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
+import { isStoreUnreachable } from "../lib/store";
 import { AlertsMixin } from "../mixins/alerts.mixin";
 import { StoresMixin } from "../mixins/stores.mixin";
 import type { StoresMethods } from "../mixins/stores.mixin";
@@ -471,9 +472,14 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				this.announce(results);
 				return results;
 			},
-			CHANNEL_IN_FLIGHT,
-			// one batch writes while the next one fills: a burst becomes few, large batches
-			APPLY_CONCURRENCY
+			{
+				maxSize: CHANNEL_IN_FLIGHT,
+				// one batch writes while the next one fills: a burst becomes few, large batches
+				maxConcurrent: APPLY_CONCURRENCY,
+				// A report the store refuses (while it answers) fails alone, not its 2 047 batch-mates,
+				// which would otherwise retry with it, together, until all were dead-lettered.
+				isolate: err => !isStoreUnreachable(err)
+			}
 		);
 		let read: { at: number; cans: Promise<CanDoc[]> } | null = null;
 		this.registry = () => {

@@ -4,6 +4,7 @@
  * process) and applied exactly once when it returns. An outage spends none of a report's
  * deliveries, so however long it lasts nothing is dead-lettered for it; no process exits, and
  * every can ends at its newest report. Meanwhile the API answers 503 STORE_UNAVAILABLE.
+ * A report the store refuses while it answers fails alone, not the batch it arrived in.
  */
 import amqp from "amqplib";
 import { connect } from "nats";
@@ -95,7 +96,7 @@ describe.each(KINDS)("on %s", kind => {
 		await sys.broker.call("simulator.burst", { count: 10 });
 		await eventually(async () => (await applied()) === 10, 30_000, 200);
 		const deadBefore = await deadLetters();
-		// the stream and its consumer may hold an earlier suite's messages (a namespace is per test file and process)
+		// counted from here: the 10 reports above were delivered already
 		const deliveredBefore = kind === "nats" ? await deliveries() : null;
 
 		await pg.stop({ keepData: true });
@@ -131,4 +132,31 @@ describe.each(KINDS)("on %s", kind => {
 		for (const can of simulator.cans) expect(levels.find(l => l.canId === can.id)?.level).toBe(Number(can.level.toFixed(2)));
 		for (const proc of sys.procs) expect(proc.child.exitCode).toBeNull();
 	}, 180_000);
+
+	it("a report PostgreSQL refuses while it answers fails alone: the reports batched with it are applied at once", async () => {
+		// the store's refusal of one can's reports, as a constraint would refuse a value the checks let through
+		const client = new Client({ connectionString: dbUri });
+		await client.connect();
+		await client.query(`ALTER TABLE history ADD CONSTRAINT no_poison CHECK ("canId" <> 'poison')`);
+		try {
+			const before = await applied();
+			const deadBefore = await deadLetters();
+			const good = (i: number) => ({ id: `mate-${i}`, can_id: `mate-${i % 20}`, level: String(i % 100) });
+			// the poison in the middle of a burst: it reaches a consumer in the same batch as its neighbours
+			await Promise.all([
+				...Array.from({ length: 250 }, (_, i) => sys.broker.sendToChannel("trash-level", good(i))),
+				sys.broker.sendToChannel("trash-level", { id: "poison-1", can_id: "poison", level: "50" }),
+				...Array.from({ length: 250 }, (_, i) => sys.broker.sendToChannel("trash-level", good(250 + i)))
+			]);
+			// before, its batch-mates retried with it, together, until all were dead-lettered (~2 min)
+			await eventually(async () => (await applied()) === before + 500, 15_000, 200);
+			const statuses = await client.query(`SELECT status, count(*)::int AS n FROM reports WHERE _id LIKE 'mate-%' OR _id = 'poison-1' GROUP BY status`);
+			expect(statuses.rows).toEqual([{ status: "applied", n: 500 }]);
+			expect(await deadLetters()).toBe(deadBefore);
+			for (const proc of sys.procs) expect(proc.child.exitCode).toBeNull();
+		} finally {
+			await client.query(`ALTER TABLE history DROP CONSTRAINT no_poison`);
+			await client.end();
+		}
+	}, 60_000);
 });
