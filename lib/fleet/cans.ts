@@ -5,14 +5,15 @@
  */
 import type { Can, CanInput, CanLevel } from "../contracts";
 import type { CanDoc, LevelDoc } from "../ingest/apply";
+import { printable } from "../ingest/report";
 
 /** A can id in an action's params (the path's `:canId`): the same bound as the store's column. */
-export const CAN_ID_PARAM = { type: "string", min: 1, max: 64 } as const;
+export const CAN_ID_PARAM = printable({ type: "string", min: 1, max: 64 });
 
 /** The fields `PUT /cans/:canId` takes (fastest-validator); null clears a field. */
 export const canInputParams = {
 	canId: CAN_ID_PARAM,
-	name: { type: "string", min: 1, max: 100, optional: true, nullable: true },
+	name: printable({ type: "string", min: 1, max: 100, optional: true, nullable: true }),
 	location: {
 		type: "object",
 		optional: true,
@@ -21,7 +22,7 @@ export const canInputParams = {
 		props: { lat: { type: "number", min: -90, max: 90 }, lon: { type: "number", min: -180, max: 180 } }
 	},
 	capacityLitres: { type: "number", positive: true, max: 1_000_000, optional: true, nullable: true },
-	wasteKind: { type: "string", min: 1, max: 40, optional: true, nullable: true },
+	wasteKind: printable({ type: "string", min: 1, max: 40, optional: true, nullable: true }),
 	fullThreshold: { type: "number", min: 1, max: 100, optional: true, nullable: true },
 	$$strict: true
 } as const;

@@ -23,6 +23,15 @@ export interface LevelReport {
 export const LEVEL_TEXT = /^\s*(?:-0+(?:\.0+)?|0*(?:\d{1,2}(?:\.\d+)?|100(?:\.0+)?))\s*$/;
 /** An ISO-8601 date, or date and time (with seconds, fractions and a zone optional). */
 export const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+/**
+ * Text a store can hold and a person can read: no control characters (as text: the params cross
+ * the bus). PostgreSQL refuses U+0000 in text outright: such a can id was a 500 at the gateway and,
+ * from a bus producer, a report the store refused.
+ */
+export const PRINTABLE_TEXT = "^[^\\u0000-\\u001f\\u007f]*$";
+/** A string rule that refuses control characters, saying so. */
+export const printable = <R extends { type: "string" }>(rule: R) =>
+	({ ...rule, pattern: PRINTABLE_TEXT, messages: { stringPattern: "The '{field}' field must not contain control characters." } }) as const;
 /** Reports stamped further ahead than this are refused: a clock running fast would otherwise pin a can's level forever. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -34,10 +43,7 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 const canIdRule = (): ValidationRuleObject => ({
 	type: "multi",
 	optional: true, // the can_id-or-canId rule is checked in checkReport
-	rules: [
-		{ type: "string", trim: true, min: 1, max: 64 },
-		{ type: "number", integer: true, min: 0 }
-	]
+	rules: [printable({ type: "string", trim: true, min: 1, max: 64 }), { type: "number", integer: true, min: 0 }]
 });
 
 /** A report names its can with either field (`canId` wins when both are given). */

@@ -83,6 +83,9 @@ export function trimmedLengthPattern(min = 0, max = Infinity): string {
 	return `^\\s*(?:${parts.join("|")})${min === 0 ? "?" : ""}\\s*$`;
 }
 
+/** A pattern of any number of characters of one class, `^[…]*$` (no `]` inside). */
+const CLASS_REPEATED = /^\^\[[^\]]*\]\*\$$/;
+
 function stringSchema(rule: Rule, path: string): JsonSchema {
 	const schema: JsonSchema = { type: "string" };
 	let min = rule.min as number | undefined;
@@ -93,8 +96,11 @@ function stringSchema(rule: Rule, path: string): JsonSchema {
 	if (rule.pattern != null) patterns.push(patternOf(rule.pattern, rule.patternFlags, path));
 	for (const [flag, re] of Object.entries(STRING_FLAGS)) if (rule[flag] === true) patterns.push(re.source);
 	if (rule.trim === true) {
-		// the checks apply to the trimmed text: only its length can be said in one pattern
-		if (patterns.length > 0 || rule.enum != null) throw new InexpressibleRule(path, "trim with a pattern or an enum");
+		// The checks apply to the trimmed text. Its length can be said in one pattern; so can "every
+		// character in a class" (`^[…]*$`): the trimmed text is within the raw text's inner part,
+		// which a `^\s*[…]*\s*$` match makes all class characters. Other patterns cannot.
+		if (rule.enum != null || !patterns.every(p => CLASS_REPEATED.test(p))) throw new InexpressibleRule(path, "trim with a pattern or an enum");
+		patterns.forEach((p, i) => (patterns[i] = `^\\s*${p.slice(1, -1)}\\s*$`));
 		if (min != null || max != null) patterns.push(trimmedLengthPattern(min, max));
 	} else {
 		if (min != null) schema.minLength = min;

@@ -1507,8 +1507,8 @@ export interface operations {
                  */
                 "application/json": ({
                     id?: string | null;
-                    can_id?: (string | number) | null;
-                    canId?: (string | number) | null;
+                    can_id?: ((string & (unknown & unknown)) | number) | null;
+                    canId?: ((string & (unknown & unknown)) | number) | null;
                     level: number | string;
                     /** @description At most 5 minutes ahead of the server's clock; the time the report was received when left out. */
                     reportedAt?: (string | number) | null;

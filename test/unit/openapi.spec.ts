@@ -9,7 +9,7 @@ import fc from "fast-check";
 import Validator from "fastest-validator";
 import type { ValidationRule, ValidationSchema } from "fastest-validator";
 import { InexpressibleRule, paramsSchema, toJsonSchema, trimmedLengthPattern } from "../../lib/openapi/json-schema";
-import { LEVEL_TEXT, reportParams } from "../../lib/ingest/report";
+import { LEVEL_TEXT, printable, reportParams } from "../../lib/ingest/report";
 
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 const validator = new Validator();
@@ -90,7 +90,8 @@ function sameVerdicts(rule: ValidationRule, values: fc.Arbitrary<unknown>) {
 	);
 }
 
-const spacey = fc.string({ unit: fc.constantFrom(" ", "\t", "\n", "a", "b", "1", "0", ".", "-", "5"), maxLength: 12 });
+// with control characters (U+0000, U+001F, U+007F) and a space that trim() removes but is no control (U+00A0)
+const spacey = fc.string({ unit: fc.constantFrom(" ", "\t", "\n", "a", "b", "1", "0", ".", "-", "5", "\u0000", "\u001f", "\u007f", "\u00a0"), maxLength: 12 });
 
 describe("the schema accepts exactly what the validator accepts", () => {
 	it.each([
@@ -102,6 +103,11 @@ describe("the schema accepts exactly what the validator accepts", () => {
 		[0, 0]
 	])("a trimmed string of %i to %i characters", (min, max) => {
 		sameVerdicts({ type: "string", trim: true, min, max }, spacey);
+	});
+
+	it("a trimmed string of printable characters", () => {
+		sameVerdicts(printable({ type: "string", trim: true, min: 1, max: 4 }), spacey);
+		sameVerdicts(printable({ type: "string", min: 1, max: 4 }), spacey);
 	});
 
 	it("trimmedLengthPattern without an upper bound", () => {
