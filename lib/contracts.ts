@@ -243,3 +243,13 @@ export const JOB_ERROR_TYPES = {
 
 /** The HTTP methods that change state: they need the API token, and the document marks them so. */
 export const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Text a store can hold and a person can read: no control characters (as text: the params cross
+ * the bus). PostgreSQL refuses U+0000 in text outright (such a can id was a 500 at the gateway, and a
+ * report the store refused from a bus producer), and Sequelize turned it into the text "\0".
+ */
+export const PRINTABLE_TEXT = "^[^\\u0000-\\u001f\\u007f]*$";
+/** A string rule that refuses control characters, saying so. */
+export const printable = <R extends { type: "string" }>(rule: R) =>
+	({ ...rule, pattern: PRINTABLE_TEXT, messages: { stringPattern: "The '{field}' field must not contain control characters." } }) as const;

@@ -1,5 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import type { ListParams, Movie, MovieInput, MoviePage } from "../lib/contracts";
+import { printable } from "../lib/contracts";
 import { CALLS } from "../lib/retry";
 
 const SORTABLE = ["title", "year", "director", "createdAt", "updatedAt"];
@@ -9,10 +10,10 @@ const LAST_YEAR = 2100;
 
 // Shared shapes of a movie's fields: create requires the title, update requires nothing.
 const movieFields = {
-	title: { type: "string", trim: true, min: 1, max: 200 },
+	title: printable({ type: "string", trim: true, min: 1, max: 200 }),
 	year: { type: "number", integer: true, min: 1878, max: LAST_YEAR, convert: true, optional: true },
-	director: { type: "string", trim: true, min: 1, max: 200, optional: true },
-	genres: { type: "array", items: { type: "string", trim: true, min: 1, max: 50 }, max: 20, unique: true, optional: true },
+	director: printable({ type: "string", trim: true, min: 1, max: 200, optional: true }),
+	genres: { type: "array", items: printable({ type: "string", trim: true, min: 1, max: 50 }), max: 20, unique: true, optional: true },
 	$$strict: "remove"
 } as const;
 

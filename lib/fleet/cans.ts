@@ -4,8 +4,8 @@
  * entity, so FIWARE tools can read it.
  */
 import type { Can, CanInput, CanLevel } from "../contracts";
+import { printable } from "../contracts";
 import type { CanDoc, LevelDoc } from "../ingest/apply";
-import { printable } from "../ingest/report";
 
 /** A can id in an action's params (the path's `:canId`): the same bound as the store's column. */
 export const CAN_ID_PARAM = printable({ type: "string", min: 1, max: 64 });

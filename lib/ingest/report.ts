@@ -1,5 +1,6 @@
 import Validator from "fastest-validator";
 import type { ValidationError as FvError, ValidationSchema, ValidationRuleObject } from "fastest-validator";
+import { printable } from "../contracts";
 import { Unparseable } from "./parse";
 import type { BusIdentity } from "./identity";
 
@@ -23,15 +24,6 @@ export interface LevelReport {
 export const LEVEL_TEXT = /^\s*(?:-0+(?:\.0+)?|0*(?:\d{1,2}(?:\.\d+)?|100(?:\.0+)?))\s*$/;
 /** An ISO-8601 date, or date and time (with seconds, fractions and a zone optional). */
 export const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
-/**
- * Text a store can hold and a person can read: no control characters (as text: the params cross
- * the bus). PostgreSQL refuses U+0000 in text outright: such a can id was a 500 at the gateway and,
- * from a bus producer, a report the store refused.
- */
-export const PRINTABLE_TEXT = "^[^\\u0000-\\u001f\\u007f]*$";
-/** A string rule that refuses control characters, saying so. */
-export const printable = <R extends { type: "string" }>(rule: R) =>
-	({ ...rule, pattern: PRINTABLE_TEXT, messages: { stringPattern: "The '{field}' field must not contain control characters." } }) as const;
 /** Reports stamped further ahead than this are refused: a clock running fast would otherwise pin a can's level forever. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 

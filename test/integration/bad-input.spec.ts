@@ -27,6 +27,8 @@ const cases: Case[] = [
 	["blank title", "POST", "/movies", { title: "   " }, 422, "title"],
 	["title not a string", "POST", "/movies", { title: 42 }, 422, "title"],
 	["title too long", "POST", "/movies", { title: "t".repeat(201) }, 422, "title"],
+	["title with a NUL", "POST", "/movies", { title: "A\u0000B" }, 422, "title"],
+	["genre with a control character", "POST", "/movies", { title: "A", genres: ["x\u0007"] }, 422, "genres[0]"],
 	["year not a number", "POST", "/movies", { title: "A", year: "soon" }, 422, "year"],
 	["year fractional", "POST", "/movies", { title: "A", year: 1999.5 }, 422, "year"],
 	["year before cinema", "POST", "/movies", { title: "A", year: 1700 }, 422, "year"],

@@ -1818,10 +1818,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    title: string;
+                    title: string & (unknown & unknown);
                     year?: number | null;
-                    director?: string | null;
-                    genres?: string[] | null;
+                    director?: ((string & (unknown & unknown)) | null) & (unknown & unknown);
+                    genres?: (string & (unknown & unknown))[] | null;
                 } & {
                     [key: string]: unknown;
                 };
@@ -1986,10 +1986,10 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    title?: string | null;
+                    title?: ((string & (unknown & unknown)) | null) & (unknown & unknown);
                     year?: number | null;
-                    director?: string | null;
-                    genres?: string[] | null;
+                    director?: ((string & (unknown & unknown)) | null) & (unknown & unknown);
+                    genres?: (string & (unknown & unknown))[] | null;
                 } & {
                     [key: string]: unknown;
                 };

@@ -9,7 +9,8 @@ import fc from "fast-check";
 import Validator from "fastest-validator";
 import type { ValidationRule, ValidationSchema } from "fastest-validator";
 import { InexpressibleRule, paramsSchema, toJsonSchema, trimmedLengthPattern } from "../../lib/openapi/json-schema";
-import { LEVEL_TEXT, printable, reportParams } from "../../lib/ingest/report";
+import { printable } from "../../lib/contracts";
+import { LEVEL_TEXT, reportParams } from "../../lib/ingest/report";
 
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 const validator = new Validator();
