@@ -476,8 +476,8 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 				maxSize: CHANNEL_IN_FLIGHT,
 				// one batch writes while the next one fills: a burst becomes few, large batches
 				maxConcurrent: APPLY_CONCURRENCY,
-				// A report the store refuses (while it answers) fails alone, not its 2 047 batch-mates,
-				// which would otherwise retry with it, together, until all were dead-lettered.
+				// A report the store refuses (while it answers) fails alone, not its batch-mates, which
+				// would otherwise retry with it, together, until all were dead-lettered.
 				isolate: err => !isStoreUnreachable(err)
 			}
 		);

@@ -42,24 +42,20 @@ export interface Bus {
  */
 export const LIVENESS = { heartbeatMs: 500, timeoutMs: 1_500 };
 
-/**
- * Reports a consumer process works on at once (RabbitMQ's prefetch; trashReport's largest batch).
- * The store's cost is per batch and per touched can, so a backlog drains fastest in large batches:
- * a batch of 2 048 reports over 1 000 cans costs half the CPU per report of one of 256
- * (docs/benchmarks.md). Bounded so a backlog stays on the bus, and a process's share is worked
- * off well within JetStream's ack wait.
- */
-export const CHANNEL_IN_FLIGHT = 2_048;
+/** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
+export const CHANNEL_IN_FLIGHT = 256;
 
 /**
  * The `trash-level` group's unacked reports on NATS, every replica's together: JetStream counts
  * `max_ack_pending` per durable consumer, which the replicas share (RabbitMQ's prefetch,
- * CHANNEL_IN_FLIGHT, is per process). Two batches' worth: one replica writes two batches at once
- * (trashReport's APPLY_CONCURRENCY). Twice that drained a backlog with a little less CPU per report
- * but held ~40 MB more per process (each report held is a Context, promises, closures). A durable
- * consumer created before keeps its own limit.
+ * CHANNEL_IN_FLIGHT, is per process). 256 left three replicas batches of 28 reports; 1 024 makes
+ * batches of 80–100 and costs about a third less CPU per report (`npm run bench -- --only ingest`,
+ * see docs/benchmarks.md). Larger batches cut more (4 096 in flight, batches of up to 2 048: a
+ * quarter to a half less again), but with them test/integration/fleet-burst.spec.ts missed a
+ * can.full in about one run of three: the alerts of two consumers working on the same cans at once
+ * are not yet right at that scale (docs/benchmarks.md, Ingest). A durable consumer created before keeps its own limit.
  */
-export const GROUP_IN_FLIGHT = 2 * CHANNEL_IN_FLIGHT;
+export const GROUP_IN_FLIGHT = 1_024;
 
 const NATS_URL = /^nats:\/\/[^,\s]+(,nats:\/\/[^,\s]+)*$/;
 const AMQP_URL = /^amqps?:\/\/\S+$/;
