@@ -149,9 +149,6 @@ const DERIVED = ["fillRate", "trendLevel", "trendAt", "cycleStartedAt", "fullSin
 /** How many of a can's newest reports its cycle and trend are worked out from. */
 export const TREND_WINDOW = 40;
 
-/** How many cans' windows a batch reads at once. */
-const WINDOW_READ_CANS = 256;
-
 /** A valid report waiting for its batch. */
 export interface Pending {
 	report: LevelReport;
@@ -448,35 +445,34 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 
 	const newest = newestPerCan(items);
 	const touched = [...newest.keys()];
-	const [registered, stored] = await Promise.all([read ? read(touched) : stores.cans.getMany(touched), stores.levels.getMany(touched)]);
+	const [recent, registered, stored] = await Promise.all([
+		stores.history.recent("canId", touched, "reportedAt", { limit: TREND_WINDOW }),
+		read ? read(touched) : stores.cans.getMany(touched),
+		stores.levels.getMany(touched)
+	]);
 	const registry = new Map(registered.map(c => [c._id, c]));
 	const before = new Map(stored.map(l => [l._id, l]));
+	const byCan = Map.groupBy(recent, h => h.canId);
 	const batchOf = Map.groupBy(history.values(), h => h.canId);
 	const alerts: CanAlert[] = [];
-	// The touched cans' windows a slice at a time: a large batch touches every can of a fleet, and
-	// all their windows at once (TREND_WINDOW rows each) held tens of megabytes.
-	for (let from = 0; from < touched.length; from += WINDOW_READ_CANS) {
-		const slice = touched.slice(from, from + WINDOW_READ_CANS);
-		const byCan = Map.groupBy(await stores.history.recent("canId", slice, "reportedAt", { limit: TREND_WINDOW }), h => h.canId);
-		await Promise.all(
-			slice.map(async canId => {
-				const threshold = thresholdOf(registry.get(canId), settings);
-				const points = timeline((byCan.get(canId) ?? []).map(toPoint));
-				const mine = batchOf.get(canId)!;
-				// Reports older than the window (redelivered long after, or just late, or more of the can
-				// than the window holds): their alerts from their own neighbourhood, else a report whose
-				// consumer died before raising them would never raise them. First, as they may record a
-				// collection that the window's oldest cycle began with: the stored level predates it.
-				const inWindow = new Set(points.map(p => p.id));
-				const late = mine.filter(h => !inWindow.has(h._id));
-				if (late.length) alerts.push(...(await lateAlerts(stores, canId, late, before.get(canId), threshold, settings)));
-				const ids = new Set(mine.map(h => h._id));
-				const analysed = await analyseWindow(stores, canId, points, ids, before.get(canId), threshold, settings, true, late.length === 0);
-				Object.assign(newest.get(canId)!, analysed.derived);
-				alerts.push(...analysed.alerts);
-			})
-		);
-	}
+	await Promise.all(
+		[...newest].map(async ([canId, doc]) => {
+			const threshold = thresholdOf(registry.get(canId), settings);
+			const points = timeline((byCan.get(canId) ?? []).map(toPoint));
+			const mine = batchOf.get(canId)!;
+			// Reports older than the window (redelivered long after, or just late, or more of the can
+			// than the window holds): their alerts from their own neighbourhood, else a report whose
+			// consumer died before raising them would never raise them. First, as they may record a
+			// collection that the window's oldest cycle began with: the stored level predates it.
+			const inWindow = new Set(points.map(p => p.id));
+			const late = mine.filter(h => !inWindow.has(h._id));
+			if (late.length) alerts.push(...(await lateAlerts(stores, canId, late, before.get(canId), threshold, settings)));
+			const ids = new Set(mine.map(h => h._id));
+			const analysed = await analyseWindow(stores, canId, points, ids, before.get(canId), threshold, settings, true, late.length === 0);
+			Object.assign(doc, analysed.derived);
+			alerts.push(...analysed.alerts);
+		})
+	);
 	// published before the statuses: a crash in between raises them again, never loses them
 	// (once each: a late report's neighbourhood and the window may both show the same drop)
 	if (alerts.length) await raise([...new Map(alerts.map(a => [a.id, a])).values()]);

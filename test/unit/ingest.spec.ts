@@ -94,7 +94,7 @@ describe("applyBatch on an in-memory store", () => {
 		expect((await stores.history.recent("canId", ["9"], "reportedAt", { limit: 10 })).map(h => h._id)).toEqual(["d", "c", "b", "a"]);
 	});
 
-	it("forecasts every can of a batch that touches more cans than it reads windows of at once", async () => {
+	it("forecasts every can of a batch that touches the whole fleet", async () => {
 		// a large batch (a backlog drain) touches the whole fleet: 700 cans, 3 reports each, 30 % an hour
 		const cans = Array.from({ length: 700 }, (_, c) => `c${c}`);
 		const at = (canId: string, m: number): Pending => ({
