@@ -16,10 +16,12 @@ export interface Point {
 }
 
 export interface Emptying {
-	/** The last report before the drop. */
+	/** The last report before the drop: its time, its id. */
 	from: number;
+	fromId: string;
 	/** The first report after the drop. */
 	at: number;
+	atId: string;
 	levelBefore: number;
 	levelAfter: number;
 }
@@ -41,7 +43,14 @@ export function emptyings(sorted: readonly Point[], drop: number): Emptying[] {
 	const found: Emptying[] = [];
 	for (let i = 1; i < sorted.length; i++)
 		if (sorted[i - 1].level - sorted[i].level > drop)
-			found.push({ from: sorted[i - 1].at, at: sorted[i].at, levelBefore: sorted[i - 1].level, levelAfter: sorted[i].level });
+			found.push({
+				from: sorted[i - 1].at,
+				fromId: sorted[i - 1].id,
+				at: sorted[i].at,
+				atId: sorted[i].id,
+				levelBefore: sorted[i - 1].level,
+				levelAfter: sorted[i].level
+			});
 	return found;
 }
 

@@ -149,6 +149,9 @@ const DERIVED = ["fillRate", "trendLevel", "trendAt", "cycleStartedAt", "fullSin
 /** How many of a can's newest reports its cycle and trend are worked out from. */
 export const TREND_WINDOW = 40;
 
+/** How many reports of a can a batch holding older ones reads in one piece, at most (`applyBatch`). */
+export const REACH = 2_000;
+
 /** A valid report waiting for its batch. */
 export interface Pending {
 	report: LevelReport;
@@ -239,12 +242,22 @@ const alert = (type: CanAlert["type"], canId: string, key: string, at: string, l
 	fullThreshold
 });
 
-/** The first report at or above the threshold of each cycle, when it is one of this batch's. */
-const crossingsIn = (parts: Point[][], threshold: number, batchIds: Set<string>) =>
-	parts.map(part => {
+/** One of this batch's reports is on either side of the drop. */
+const touches = (d: Emptying, batchIds: Set<string>) => batchIds.has(d.fromId) || batchIds.has(d.atId);
+
+/**
+ * The first report at or above the threshold of each cycle (`parts`, cut at `drops`), when this
+ * batch has a say in it: the report is its own, or one on either side of the drop the cycle began
+ * with. A batch holding the crossing but not the drop may have read the can while the drop's
+ * reports were still on their way (another consumer's, or a killed one's coming back): then it
+ * saw one long cycle, full already. Of two batches the one that reads last sees both (each writes
+ * its reports before it reads), so the drop's batch raises the cycle's can.full too: the same id.
+ */
+const crossingsIn = (parts: Point[][], drops: Emptying[], threshold: number, batchIds: Set<string>) =>
+	parts.map((part, i) => {
 		const at = fullSince(part, threshold);
 		const crossing = at == null ? undefined : part.find(p => p.at === at);
-		return crossing && batchIds.has(crossing.id) ? crossing : undefined;
+		return crossing && (batchIds.has(crossing.id) || (i > 0 && touches(drops[i - 1], batchIds))) ? crossing : undefined;
 	});
 
 /**
@@ -353,14 +366,14 @@ export function analyse(
 	const t = trend(current.slice(-TREND_WINDOW));
 	const full = fullSince(current, threshold);
 	const alerts: CanAlert[] = [];
+	// (either side: without the report before the drop another batch may have seen no drop)
 	for (const d of drops) {
-		const after = points.find(p => p.at === d.at)!;
-		if (!batchIds.has(after.id)) continue;
+		if (!touches(d, batchIds)) continue;
 		const emptiedAt = knownAs(d);
 		alerts.push(alert("can.emptied", canId, emptiedAt, emptiedAt, d.levelAfter, threshold));
 	}
 	// once per fill cycle: the id is the cycle's, whichever report crossed first
-	for (const [i, crossing] of crossingsIn(parts, threshold, batchIds).entries()) {
+	for (const [i, crossing] of crossingsIn(parts, drops, threshold, batchIds).entries()) {
 		const key = keyOf(i);
 		if (crossing && key) alerts.push(alert("can.full", canId, key, iso(crossing.at), crossing.level, threshold));
 	}
@@ -395,7 +408,7 @@ async function analyseWindow(
 	trustStored = true
 ) {
 	let drops = emptyings(points, settings.emptiedDrop);
-	let crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+	let crossings = crossingsIn(cycles(points, drops), drops, threshold, batchIds);
 	// Two things the window cannot tell from its own points, for which one more window back is read:
 	//  - a crossing in its oldest cycle would be keyed by the collection recorded before the window,
 	//    but the consumer holding the emptying may not have recorded it yet: the drop shows in the
@@ -407,9 +420,9 @@ async function analyseWindow(
 		const older = await stores.history.recent("canId", [canId], "reportedAt", { to: iso(points[0].at), limit: TREND_WINDOW });
 		points = timeline([...older.map(toPoint), ...points]);
 		drops = emptyings(points, settings.emptiedDrop);
-		crossings = crossingsIn(cycles(points, drops), threshold, batchIds);
+		crossings = crossingsIn(cycles(points, drops), drops, threshold, batchIds);
 	}
-	const matters = (i: number) => (current && i === drops.length - 1) || batchIds.has(points.find(p => p.at === drops[i].at)!.id) || crossings[i + 1] != null;
+	const matters = (i: number) => (current && i === drops.length - 1) || touches(drops[i], batchIds) || crossings[i + 1] != null;
 	const [known, start] = await Promise.all([
 		drops.length ? emptyingTimes(stores, canId, drops, before, matters) : new Map<number, string>(),
 		oldestStart(stores, canId, points, drops, before, crossings[0] != null, trustStored)
@@ -458,15 +471,31 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	await Promise.all(
 		[...newest].map(async ([canId, doc]) => {
 			const threshold = thresholdOf(registry.get(canId), settings);
-			const points = timeline((byCan.get(canId) ?? []).map(toPoint));
+			let points = timeline((byCan.get(canId) ?? []).map(toPoint));
 			const mine = batchOf.get(canId)!;
 			// Reports older than the window (redelivered long after, or just late, or more of the can
-			// than the window holds): their alerts from their own neighbourhood, else a report whose
-			// consumer died before raising them would never raise them. First, as they may record a
-			// collection that the window's oldest cycle began with: the stored level predates it.
+			// than the window holds): the can is read from just before the oldest of them on, in one
+			// piece, as what they change may show only later (the drop one of them is beside, the
+			// can.full of the cycle after it); else a report whose consumer died before raising its
+			// alerts would never raise them.
 			const inWindow = new Set(points.map(p => p.id));
 			const late = mine.filter(h => !inWindow.has(h._id));
-			if (late.length) alerts.push(...(await lateAlerts(stores, canId, late, before.get(canId), threshold, settings)));
+			let far: HistoryDoc[] = [];
+			if (late.length) {
+				const oldest = late.reduce((min, h) => (h.reportedAt < min ? h.reportedAt : min), late[0].reportedAt);
+				const [between, preceding] = await Promise.all([
+					stores.history.recent("canId", [canId], "reportedAt", { from: oldest, to: iso(points[0].at + 1), limit: REACH }),
+					stores.history.recent("canId", [canId], "reportedAt", { to: oldest, limit: TREND_WINDOW })
+				]);
+				const covered = between.length < REACH;
+				points = timeline([...(covered ? preceding : []), ...between].map(toPoint).concat(points));
+				const read = new Set(points.map(p => p.id));
+				far = late.filter(h => !read.has(h._id));
+			}
+			// Further back than REACH: their alerts from their own neighbourhood (a drop beside one of
+			// them whose cycle filled beyond it is not seen). First, as they may record a collection
+			// that the window's oldest cycle began with: the stored level predates it.
+			if (far.length) alerts.push(...(await lateAlerts(stores, canId, far, before.get(canId), threshold, settings)));
 			const ids = new Set(mine.map(h => h._id));
 			const analysed = await analyseWindow(stores, canId, points, ids, before.get(canId), threshold, settings, true, late.length === 0);
 			Object.assign(doc, analysed.derived);

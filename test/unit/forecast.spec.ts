@@ -72,7 +72,7 @@ describe("emptyings and fill cycles", () => {
 	const points = timeline([at(20, 0), at(50, 1), at(85, 2), at(4, 3), at(10, 4), at(16, 5), at(40, 6), at(20, 7)]);
 
 	it("sees a drop of more than EMPTIED_DROP points as an emptying, and a smaller one as noise", () => {
-		expect(emptyings(points, 30)).toEqual([{ from: START + 2 * HOUR, at: START + 3 * HOUR, levelBefore: 85, levelAfter: 4 }]);
+		expect(emptyings(points, 30)).toEqual([{ from: START + 2 * HOUR, fromId: "h2", at: START + 3 * HOUR, atId: "h3", levelBefore: 85, levelAfter: 4 }]);
 	});
 
 	it("cuts the reports into fill cycles at each emptying", () => {

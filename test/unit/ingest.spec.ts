@@ -211,6 +211,35 @@ describe("applyBatch on an in-memory store", () => {
 		expect(await stores.levels.get("8")).toMatchObject({ cycleStartedAt: minute(30), lastEmptiedAt: minute(30) });
 	});
 
+	it("raises the can.full of a cycle whose crossing another consumer applied first, unseen, from the batch holding the emptying", async () => {
+		const at = minuteReport("9");
+		// cycle 1 up to 97 % at minute 29; emptied to 2 % at 30; cycle 2 crosses 80 % at minute 60
+		const level = (k: number) => (k < 30 ? 10 + 3 * k : 2 + 2.61 * (k - 30));
+		const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => at(from + i, level(from + i)));
+		await applyBatch(stores, batch(0, 30), options("n"));
+		// one consumer holds the emptying and the refill (30–59) while the other applies 60–90 first:
+		// from 97 % at 29 to 80.3 % at 60 is no drop, so to it the crossing is of the cycle full since 24
+		await applyBatch(stores, batch(60, 91), options("a"));
+		expect(raised.map(a => a.id)).toEqual(["can.full:9:first"]);
+		await applyBatch(stores, batch(30, 60), options("b"));
+		expect(new Set(raised.map(a => a.id))).toEqual(new Set(["can.full:9:first", `can.emptied:9:${minute(30)}`, `can.full:9:${minute(30)}`]));
+		expect(raised.find(a => a.id === `can.full:9:${minute(30)}`)).toMatchObject({ at: minute(60), level: 80.3 });
+	});
+
+	it("raises the emptying and the next cycle's can.full from the batch holding the reports before the drop, applied last", async () => {
+		const at = minuteReport("10");
+		// cycle 1 from 2 % to 97 % at minute 30 (full at 25); emptied to 2 % at 31; cycle 2 crosses 80 % at 61
+		const level = (k: number) => (k <= 30 ? 2 + 3.17 * k : 2 + 2.61 * (k - 31));
+		const batch = (ks: number[]) => ks.map(k => at(k, level(k)));
+		const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+		// one consumer applies 0–4 and 31–80 first: from 14.7 % at 4 to 2 % at 31 is no drop, one long cycle
+		await applyBatch(stores, batch([...range(0, 5), ...range(31, 81)]), options("a"));
+		// the other holds the fill-up (5–30) and comes last
+		await applyBatch(stores, batch(range(5, 31)), options("b"));
+		expect(new Set(raised.map(a => a.id))).toEqual(new Set(["can.full:10:first", `can.emptied:10:${minute(31)}`, `can.full:10:${minute(31)}`]));
+		expect(await stores.levels.get("10")).toMatchObject({ cycleStartedAt: minute(31), lastEmptiedAt: minute(31) });
+	});
+
 	it("raises a batch's alerts when its consumer died before raising them and the batch returns behind a window of newer reports", async () => {
 		const at = minuteReport("6");
 		// 10, 20, … 90, 95, then emptied to 3 at minute 10 and filling a point a minute
