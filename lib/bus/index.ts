@@ -43,19 +43,20 @@ export interface Bus {
 export const LIVENESS = { heartbeatMs: 500, timeoutMs: 1_500 };
 
 /** Reports a consumer works on at once: enough to keep the store busy, bounded so a backlog stays on the bus. */
-export const CHANNEL_IN_FLIGHT = 256;
+export const CHANNEL_IN_FLIGHT = 2_048;
 
 /**
  * The `trash-level` group's unacked reports on NATS, every replica's together: JetStream counts
  * `max_ack_pending` per durable consumer, which the replicas share (RabbitMQ's prefetch,
- * CHANNEL_IN_FLIGHT, is per process). 256 left three replicas batches of 28 reports; 1 024 makes
- * batches of 80–100 and costs about a third less CPU per report (`npm run bench -- --only ingest`,
- * see docs/benchmarks.md). Larger batches cut more (4 096 in flight, batches of up to 2 048: a
- * quarter to a half less again), but with them test/integration/fleet-burst.spec.ts missed a
- * can.full in about one run of three: the alerts of two consumers working on the same cans at once
- * are not yet right at that scale (docs/benchmarks.md, Ingest). A durable consumer created before keeps its own limit.
+ * CHANNEL_IN_FLIGHT, is per process). 1 024 made batches of 80–100 at 256 per consumer; 4 096
+ * with 2 048 per consumer makes batches of up to 2 048 and costs a quarter to a half less CPU per
+ * report again (`npm run bench -- --only ingest`, docs/benchmarks.md), for about 30 MB more
+ * resident memory in a consumer working through a backlog. A consumer killed -9 then leaves a
+ * few hundred reports of a small fleet's can to come back out of order (applyBatch reads a can
+ * in one piece for them: test/integration/fleet-burst.spec.ts). A durable consumer created
+ * before keeps its own limit.
  */
-export const GROUP_IN_FLIGHT = 1_024;
+export const GROUP_IN_FLIGHT = 4 * CHANNEL_IN_FLIGHT;
 
 const NATS_URL = /^nats:\/\/[^,\s]+(,nats:\/\/[^,\s]+)*$/;
 const AMQP_URL = /^amqps?:\/\/\S+$/;
