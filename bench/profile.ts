@@ -36,7 +36,8 @@ const AREAS: [string, RegExp][] = [
 	["validator", /fastest-validator\//],
 	["store (sequelize, pg, nedb)", /node_modules\/(sequelize|pg|pg-protocol|pg-pool|@seald-io|moleculer-db)/],
 	["channels", /@moleculer\/channels\//],
-	["our code", /\/(services|lib|mixins|middlewares)\/[^/]+\.ts/],
+	// (the sources, or their build in dist/ that the service processes run)
+	["our code", /^(?!.*node_modules).*\/(services|lib|mixins|middlewares)\/.+\.[jt]s$/],
 	["other packages", /node_modules\//],
 	["node: http / net / streams", /^node:(_http|http|net|internal\/(streams|http|net|stream_base|js_stream))/],
 	["node: other", /^node:/],
@@ -73,7 +74,7 @@ export function summarize(file: string, top = 15) {
 		const area = areaOf(f);
 		areas.set(area, (areas.get(area) ?? 0) + us);
 	}
-	const services = [...new Set(p.nodes.map(n => /services\/(\w+)\.service\.ts/.exec(n.callFrame.url)?.[1]).filter(Boolean))];
+	const services = [...new Set(p.nodes.map(n => /services\/(\w+)\.service\.[jt]s/.exec(n.callFrame.url)?.[1]).filter(Boolean))];
 	const pct = (us: number) => `${((us / total) * 100).toFixed(1)} %`.padStart(7);
 	const wall = (p.endTime - p.startTime) / 1e6;
 	const lines = [

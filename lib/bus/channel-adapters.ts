@@ -30,10 +30,71 @@ interface NatsAdapterBase extends AdapterBase {
 	subscribe(chan: object, svc: object): Promise<void>;
 	createConsumerHandler(chan: object): (err: Error | null, msg: JsMessage | null) => Promise<void>;
 }
-const { AMQP: AmqpBase, NATS: NatsBase } = Adapters as unknown as {
+const { AMQP: AmqpAdapter, NATS: NatsAdapter } = Adapters as unknown as {
 	AMQP: new (opts: object) => AmqpAdapterBase;
 	NATS: new (opts: object) => NatsAdapterBase;
 };
+
+/** What is being processed of one channel: each message id, how many times (a redelivery may overlap). */
+interface Active {
+	ids: Map<string | number, number>;
+	size: number;
+}
+const tracked = (active: Map<string, Active>, channelId: string) => {
+	const list = active.get(channelId);
+	if (!list) throw new Errors.MoleculerError(`Not tracking active messages of channel ${channelId}`);
+	return list;
+};
+
+/**
+ * Both adapters, tracking the messages in flight in a map instead of an array: the package finds
+ * and splices each finished message's id out of an array of everything in flight, which with
+ * 2 048 in flight was 3 % of a consumer's CPU (bench/profile.ts). The same contract otherwise.
+ */
+function withIndexedActiveMessages<B extends AdapterBase>(Base: new (opts: object) => B): new (opts: object) => B {
+	return class extends (Base as new (opts: object) => AdapterBase) {
+		readonly inFlight = new Map<string, Active>();
+
+		initChannelActiveMessages(channelId: string, toThrow = true): void {
+			if (!this.inFlight.has(channelId)) this.inFlight.set(channelId, { ids: new Map(), size: 0 });
+			else if (toThrow) throw new Errors.MoleculerError(`Already tracking active messages of channel ${channelId}`);
+		}
+
+		override stopChannelActiveMessages(channelId: string): void {
+			const { size } = tracked(this.inFlight, channelId);
+			if (size !== 0)
+				throw new Errors.MoleculerError(`Can't stop tracking active messages of channel ${channelId}. It still has ${size} messages being processed.`);
+			this.inFlight.delete(channelId);
+		}
+
+		addChannelActiveMessages(channelId: string, ids: (string | number)[]): void {
+			const list = tracked(this.inFlight, channelId);
+			for (const id of ids) list.ids.set(id, (list.ids.get(id) ?? 0) + 1);
+			list.size += ids.length;
+		}
+
+		removeChannelActiveMessages(channelId: string, ids: (string | number)[]): void {
+			const list = tracked(this.inFlight, channelId);
+			for (const id of ids) {
+				const n = list.ids.get(id);
+				if (n == null) continue;
+				if (n > 1) list.ids.set(id, n - 1);
+				else list.ids.delete(id);
+				list.size--;
+			}
+		}
+
+		getNumberOfChannelActiveMessages(channelId: string): number {
+			return this.inFlight.get(channelId)?.size ?? 0;
+		}
+
+		getNumberOfTrackedChannels(): number {
+			return this.inFlight.size;
+		}
+	} as unknown as new (opts: object) => B;
+}
+const AmqpBase = withIndexedActiveMessages(AmqpAdapter);
+const NatsBase = withIndexedActiveMessages(NatsAdapter);
 
 /**
  * The AMQP adapter with three fixes:
