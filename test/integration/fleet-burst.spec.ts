@@ -23,7 +23,9 @@ const PER_CAN = 1_000;
 
 /**
  * Each can fills 1.5–2.5 points a report and is emptied (to 1–4 %) the report after it reaches 95 %:
- * a fill cycle is about 45 reports, more than a killed consumer holds of one can (see below).
+ * a fill cycle is about 45 reports, fewer than a consumer holds of one can (up to 2 048 reports in
+ * flight over ten cans), so the killed one's reports come back with whole cycles the other consumer
+ * applied around them: emptyings and crossings it could not see.
  */
 function burst(kind: string) {
 	const random = seededRandom(20261203);
