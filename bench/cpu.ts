@@ -48,3 +48,28 @@ export function systemCpuSeconds(): number {
 	}
 	return [...mine].reduce((sum, pid) => sum + (table.get(pid)?.[1] ?? 0), 0);
 }
+
+/** Busy and total jiffies of the whole machine, every core together (/proc/stat). */
+function machineJiffies(): [number, number] {
+	const [, ...fields] = fs.readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/);
+	const n = fields.map(Number);
+	// user nice system idle iowait irq softirq steal …: idle and iowait are not busy
+	const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+	return [total - n[3] - n[4], total];
+}
+
+/**
+ * Resolves once the machine has been quiet (under `busy` of its CPU) for `windowMs`, or after
+ * `timeoutMs` whatever it is doing: a server that answers before it is done starting (RabbitMQ
+ * loading its plugins for seconds after its port opens) would otherwise be timed with the next row.
+ */
+export async function settled({ busy = 0.15, windowMs = 500, timeoutMs = 30_000 } = {}): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	let [b0, t0] = machineJiffies();
+	while (Date.now() < deadline) {
+		await new Promise(resolve => setTimeout(resolve, windowMs));
+		const [b1, t1] = machineJiffies();
+		if (t1 > t0 && (b1 - b0) / (t1 - t0) < busy) return;
+		[b0, t0] = [b1, t1];
+	}
+}

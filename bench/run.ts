@@ -40,7 +40,7 @@ import type { Deployment } from "../harness/deployment";
 import { freePort, startNats, startPostgres, startRabbit } from "../harness/servers";
 import type { RunningServer } from "../harness/servers";
 import { eventually, httpClient } from "../harness/system";
-import { childrenOf, processCpuSeconds, systemCpuSeconds } from "./cpu";
+import { childrenOf, processCpuSeconds, settled, systemCpuSeconds } from "./cpu";
 import { amqpBacklog, ingest, natsBacklog, rawNats } from "./ingest";
 import type { Drain } from "./ingest";
 import { machine, markdown, PEER_DEPLOYMENT, refreshDoc, targets } from "./report";
@@ -269,6 +269,9 @@ async function startEmbedded({ store }: { store: "postgres" | "nedb" }) {
 	else delete env.DB_URI;
 	delete env.TRANSPORTER;
 	delete env.SERVICES;
+	// timed on a quiet machine, not with a server still starting beside it (RabbitMQ loads its
+	// plugins for seconds after its port opens)
+	await settled({ timeoutMs: SMOKE ? 3_000 : 30_000 });
 	const started = performance.now();
 	const npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
 	let output = "";
