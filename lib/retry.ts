@@ -2,7 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * Every retry of the system, by name, with one formula: attempt n waits
- * `min(delay × factor^(n-1), maxDelay)` ms, the broker's own retryPolicy formula.
+ * `min(delay × factor^(n-1), maxDelay)` ms, the broker's own retryPolicy formula, spread ±20 %
+ * (`jittered`) where the system waits itself.
  */
 export interface Backoff {
 	/** Tries after the first one. */
@@ -66,6 +67,15 @@ export function backoffDelay(policy: Backoff, attempt: number): number {
 	return Math.min(policy.delay * policy.factor ** (attempt - 1), policy.maxDelay);
 }
 
+/**
+ * A wait of `ms` spread ±20 %: what fails together (the reports of one batch, replicas probing one
+ * store, webhooks to one receiver) does not retry in step and fail together again.
+ */
+export const jittered = (ms: number, random = Math.random): number => Math.round(ms * (0.8 + 0.4 * random()));
+
+/** `backoffDelay`, jittered: the wait before retry number `attempt` wherever the system waits itself. */
+export const retryDelay = (policy: Backoff, attempt: number): number => jittered(backoffDelay(policy, attempt));
+
 export interface RetryHooks {
 	/** Whether this error is worth another try (default: every error is). */
 	shouldRetry?(err: unknown): boolean;
@@ -83,7 +93,7 @@ export async function retrying<T>(policy: Backoff, task: (attempt: number) => Pr
 			return await task(attempt);
 		} catch (err) {
 			if (attempt > policy.retries || hooks.shouldRetry?.(err) === false) throw err;
-			const delayMs = backoffDelay(policy, attempt);
+			const delayMs = retryDelay(policy, attempt);
 			hooks.onRetry?.(err, attempt, delayMs);
 			await sleep(delayMs);
 		}

@@ -14,7 +14,6 @@ import {
 	deliveryId,
 	DELIVERY_OUTCOMES,
 	isAlertMessage,
-	jittered,
 	markDone,
 	signature,
 	silenceCheckEvery,
@@ -24,7 +23,7 @@ import {
 import type { AlertMessage, AlertStores, DeliveryOutcome } from "../lib/fleet/alerts";
 import { thresholdOf } from "../lib/ingest/apply";
 import type { CanDoc, LevelDoc } from "../lib/ingest/apply";
-import { backoffDelay, CHANNEL_MAX_DELIVERIES, RETRIES, retrying } from "../lib/retry";
+import { CHANNEL_MAX_DELIVERIES, RETRIES, retryDelay, retrying } from "../lib/retry";
 import type { Store } from "../lib/store";
 import type { StoresMethods } from "./stores.mixin";
 
@@ -198,7 +197,7 @@ export function AlertsMixin(): Partial<ServiceSchema> {
 						break;
 					} catch (err) {
 						this.countDelivery("failed");
-						const delayMs = jittered(backoffDelay(RETRIES.webhook, attempt));
+						const delayMs = retryDelay(RETRIES.webhook, attempt);
 						// the first failure and then ever more rarely: a receiver down for an hour is a few lines
 						if ((attempt & (attempt - 1)) === 0)
 							this.logger.warn(`Webhook ${url} failed for alert ${alert.id} (attempt ${attempt}: ${(err as Error).message}); retrying in ${delayMs} ms`);

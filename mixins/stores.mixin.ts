@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { config } from "../lib/config";
 import { holdMessage } from "../lib/bus";
-import { backoffDelay, RETRIES, retrying } from "../lib/retry";
+import { RETRIES, retryDelay, retrying } from "../lib/retry";
 import { createAdapter, storeOn } from "../lib/store";
 import type { Columns, Store, StoreAdapter } from "../lib/store";
 import { StoreReadinessMixin } from "./store-readiness.mixin";
@@ -74,7 +74,7 @@ export function StoresMixin<K extends string>(tables: Record<K, Columns>): Parti
 					if (await answers()) return false;
 					this.logger.warn("The store does not answer: what needs it waits until it does");
 					for (let attempt = 1; this.broker.started; attempt++) {
-						await sleep(backoffDelay(RETRIES.storeProbe, attempt));
+						await sleep(retryDelay(RETRIES.storeProbe, attempt));
 						if (await answers()) {
 							this.logger.info("The store answers again");
 							return true;

@@ -6,7 +6,7 @@ import { config } from "../lib/config";
 import type { GeoBox } from "../lib/config";
 import type { Can, CanInput, GeoPoint, SimulatedCan, SimulatedReport, SimulatorStatus } from "../lib/contracts";
 import { CHANNEL } from "../lib/ingest/report";
-import { backoffDelay, NO_RETRY } from "../lib/retry";
+import { NO_RETRY, retryDelay } from "../lib/retry";
 import type { Backoff } from "../lib/retry";
 import { CAN_ID_PARAM } from "../lib/fleet/cans";
 
@@ -282,7 +282,7 @@ const SimulatorService: ServiceSchema<SimulatorSettings, SimulatorMethods, Simul
 					} catch (err) {
 						if (signal.aborted) return;
 						if (attempt > REGISTER.retries) return this.logger.warn(`Simulated cans not registered: ${(err as Error).message}`);
-						await sleep(backoffDelay(REGISTER, attempt), undefined, { signal }).catch(() => undefined);
+						await sleep(retryDelay(REGISTER, attempt), undefined, { signal }).catch(() => undefined);
 					}
 				}
 			})();

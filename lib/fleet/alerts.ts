@@ -150,9 +150,6 @@ export function silentAlerts(
 /** How often the silence check runs: a quarter of `SILENT_AFTER`, at most a minute, at least a second. */
 export const silenceCheckEvery = (silentAfterMs: number): number => Math.max(1_000, Math.min(silentAfterMs / 4, 60_000));
 
-/** A wait of `ms` spread ±20 %, so replicas retrying one receiver do not hit it in step. */
-export const jittered = (ms: number, random = Math.random): number => Math.round(ms * (0.8 + 0.4 * random()));
-
 /** The alerts and webhook deliveries as Prometheus metrics. */
 export const ALERT_METRICS = {
 	alerts: "trash_alerts_total",

@@ -6,7 +6,7 @@ import type { ApiRouteSchema } from "moleculer-web";
 import { config } from "../../lib/config";
 import type { CanLevel, LevelsUpdated, MoviePage, Worker } from "../../lib/contracts";
 import { documented } from "../../lib/openapi/document";
-import { backoffDelay, NO_RETRY, RETRIES } from "../../lib/retry";
+import { NO_RETRY, RETRIES, retryDelay } from "../../lib/retry";
 
 /** Where the dashboard's event stream is served. */
 export const LIVE_PATH = "/events";
@@ -262,7 +262,7 @@ export function LiveEventsMixin(options: LiveEventsOptions = {}): Partial<Servic
 				this.sendLive(client, "snapshot", snapshot);
 				clearTimeout(client.retry);
 				if (snapshot.levels == null || snapshot.workers == null || snapshot.movies == null)
-					client.retry = setTimeout(() => this.sendSnapshot(client), backoffDelay(RETRIES.snapshot, ++client.incompleteSnapshots));
+					client.retry = setTimeout(() => this.sendSnapshot(client), retryDelay(RETRIES.snapshot, ++client.incompleteSnapshots));
 				else client.incompleteSnapshots = 0;
 			},
 

@@ -7,7 +7,7 @@ import { ServiceBroker } from "moleculer";
 import type { Context } from "moleculer";
 import { freshDatabase } from "../../harness/deployment";
 import { AlertOnceMiddleware } from "../../middlewares/alert-once.middleware";
-import { ALERT_TABLES, alertId, claim, isAlertMessage, jittered, markDone, signature, silenceCheckEvery, silentAlerts } from "../../lib/fleet/alerts";
+import { ALERT_TABLES, alertId, claim, isAlertMessage, markDone, signature, silenceCheckEvery, silentAlerts } from "../../lib/fleet/alerts";
 import type { AlertDoc } from "../../lib/fleet/alerts";
 import { createAdapter, storeOn } from "../../lib/store";
 import type { Store, StoreAdapter } from "../../lib/store";
@@ -66,12 +66,6 @@ describe("silence", () => {
 		expect(silenceCheckEvery(120e3)).toBe(30_000);
 		expect(silenceCheckEvery(2_000)).toBe(1_000);
 	});
-});
-
-it("spreads retry waits by ±20 %", () => {
-	expect(jittered(1_000, () => 0)).toBe(800);
-	expect(jittered(1_000, () => 0.5)).toBe(1_000);
-	expect(jittered(1_000, () => 0.999999)).toBe(1_200);
 });
 
 describe.each(["memory", "postgres"])("the claim on %s", kind => {
