@@ -17,6 +17,9 @@ import { RequestTimeoutMiddleware } from "./middlewares/request-timeout.middlewa
  * Broker options. Every value that differs from Moleculer's default was chosen on purpose;
  * the comment beside it says why. Env vars (see lib/config.ts) override them.
  */
+/** 5xx error types that say a shared dependency is away, not that the endpoint failed (circuitBreaker). */
+const NOT_AN_ENDPOINT_FAILURE = new Set(["NOT_READY", "STORE_UNAVAILABLE", "BUS_UNAVAILABLE"]);
+
 const options: BrokerOptions = {
 	namespace: config.namespace,
 	nodeID: config.nodeID,
@@ -59,11 +62,14 @@ const options: BrokerOptions = {
 		minRequestCount: 20,
 		windowTime: 30,
 		halfOpenTime: 5_000,
-		// A readiness answer of "not ready" (503) is a report, not a failing endpoint: counting it
-		// would open the circuit of the gateway's own health action while a dependency starts.
+		// Not an endpoint's failure, so not counted: a readiness answer of "not ready" (it would
+		// open the circuit of the gateway's own health action while a dependency starts), and a
+		// store or bus that does not answer, which every replica shares. Counting those turned a
+		// PostgreSQL outage's 503 STORE_UNAVAILABLE into SERVICE_NOT_AVAILABLE after 20 calls, and
+		// kept the services out for up to halfOpenTime once it was back (health.spec.ts).
 		check: (err: Error) => {
 			const { code, type } = err as Errors.MoleculerError;
-			return (code == null || code >= 500) && type !== "NOT_READY";
+			return (code == null || code >= 500) && !NOT_AN_ENDPOINT_FAILURE.has(type);
 		}
 	},
 
