@@ -8,6 +8,7 @@
  * already applied (a duplicate). A crash before the statuses redelivers the report, which then
  * raises its alerts again with the same ids (the alert consumers deduplicate) and completes.
  */
+import pLimit from "p-limit";
 import type { CanAlert, CanLevel, ReportRecord } from "../contracts";
 import { alertId } from "../fleet/alerts";
 import { canState, cycles, emptyings, fullAt, fullSince, timeline, trend } from "../fleet/forecast";
@@ -151,6 +152,13 @@ export const TREND_WINDOW = 40;
 
 /** How many reports of a can a batch holding older ones reads in one piece, at most (`applyBatch`). */
 export const REACH = 2_000;
+
+/**
+ * How many of a batch's cans with older reports are read in one piece at once: a killed consumer's
+ * batch comes back with older reports of every can it held (a thousand in a backlog), each can's
+ * piece up to REACH rows; read all at once they would not fit the process's heap.
+ */
+const WIDE_READS = 4;
 
 /** A valid report waiting for its batch. */
 export interface Pending {
@@ -468,38 +476,43 @@ export async function applyBatch(stores: IngestStores, items: Pending[], { appli
 	const byCan = Map.groupBy(recent, h => h.canId);
 	const batchOf = Map.groupBy(history.values(), h => h.canId);
 	const alerts: CanAlert[] = [];
+	const wide = pLimit(WIDE_READS);
+	const analyseCan = async (canId: string, doc: LevelDoc, window: Point[], mine: HistoryDoc[], late: HistoryDoc[]) => {
+		const threshold = thresholdOf(registry.get(canId), settings);
+		let points = window;
+		let far: HistoryDoc[] = [];
+		if (late.length) {
+			const oldest = late.reduce((min, h) => (h.reportedAt < min ? h.reportedAt : min), late[0].reportedAt);
+			const [between, preceding] = await Promise.all([
+				stores.history.recent("canId", [canId], "reportedAt", { from: oldest, to: iso(points[0].at + 1), limit: REACH }),
+				stores.history.recent("canId", [canId], "reportedAt", { to: oldest, limit: TREND_WINDOW })
+			]);
+			const covered = between.length < REACH;
+			points = timeline([...(covered ? preceding : []), ...between].map(toPoint).concat(points));
+			const read = new Set(points.map(p => p.id));
+			far = late.filter(h => !read.has(h._id));
+		}
+		// Further back than REACH: their alerts from their own neighbourhood (a drop beside one of
+		// them whose cycle filled beyond it is not seen). First, as they may record a collection
+		// that the window's oldest cycle began with: the stored level predates it.
+		if (far.length) alerts.push(...(await lateAlerts(stores, canId, far, before.get(canId), threshold, settings)));
+		const ids = new Set(mine.map(h => h._id));
+		const analysed = await analyseWindow(stores, canId, points, ids, before.get(canId), threshold, settings, true, late.length === 0);
+		Object.assign(doc, analysed.derived);
+		alerts.push(...analysed.alerts);
+	};
 	await Promise.all(
-		[...newest].map(async ([canId, doc]) => {
-			const threshold = thresholdOf(registry.get(canId), settings);
-			let points = timeline((byCan.get(canId) ?? []).map(toPoint));
+		[...newest].map(([canId, doc]) => {
+			const window = timeline((byCan.get(canId) ?? []).map(toPoint));
 			const mine = batchOf.get(canId)!;
 			// Reports older than the window (redelivered long after, or just late, or more of the can
 			// than the window holds): the can is read from just before the oldest of them on, in one
 			// piece, as what they change may show only later (the drop one of them is beside, the
 			// can.full of the cycle after it); else a report whose consumer died before raising its
-			// alerts would never raise them.
-			const inWindow = new Set(points.map(p => p.id));
+			// alerts would never raise them. A few such cans at a time (WIDE_READS).
+			const inWindow = new Set(window.map(p => p.id));
 			const late = mine.filter(h => !inWindow.has(h._id));
-			let far: HistoryDoc[] = [];
-			if (late.length) {
-				const oldest = late.reduce((min, h) => (h.reportedAt < min ? h.reportedAt : min), late[0].reportedAt);
-				const [between, preceding] = await Promise.all([
-					stores.history.recent("canId", [canId], "reportedAt", { from: oldest, to: iso(points[0].at + 1), limit: REACH }),
-					stores.history.recent("canId", [canId], "reportedAt", { to: oldest, limit: TREND_WINDOW })
-				]);
-				const covered = between.length < REACH;
-				points = timeline([...(covered ? preceding : []), ...between].map(toPoint).concat(points));
-				const read = new Set(points.map(p => p.id));
-				far = late.filter(h => !read.has(h._id));
-			}
-			// Further back than REACH: their alerts from their own neighbourhood (a drop beside one of
-			// them whose cycle filled beyond it is not seen). First, as they may record a collection
-			// that the window's oldest cycle began with: the stored level predates it.
-			if (far.length) alerts.push(...(await lateAlerts(stores, canId, far, before.get(canId), threshold, settings)));
-			const ids = new Set(mine.map(h => h._id));
-			const analysed = await analyseWindow(stores, canId, points, ids, before.get(canId), threshold, settings, true, late.length === 0);
-			Object.assign(doc, analysed.derived);
-			alerts.push(...analysed.alerts);
+			return late.length ? wide(() => analyseCan(canId, doc, window, mine, late)) : analyseCan(canId, doc, window, mine, late);
 		})
 	);
 	// published before the statuses: a crash in between raises them again, never loses them
