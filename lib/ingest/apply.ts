@@ -15,7 +15,7 @@ import { canState, cycles, emptyings, fullAt, fullSince, timeline, trend } from 
 import type { Emptying, Point } from "../fleet/forecast";
 import { indexed } from "../store";
 import type { Columns, Store } from "../store";
-import { byCanId, reportVersion } from "./report";
+import { byCanId, reportTimeMs, reportVersion } from "./report";
 import type { LevelReport } from "./report";
 
 /** A can's latest level and what its history says about it (worked out when the level was written). */
@@ -397,7 +397,7 @@ export function analyse(
 	return { derived, alerts };
 }
 
-const toPoint = (h: HistoryDoc): Point => ({ id: h._id, level: h.level, at: Date.parse(h.reportedAt) });
+const toPoint = (h: HistoryDoc): Point => ({ id: h._id, level: h.level, at: reportTimeMs(h.reportedAt) });
 
 /**
  * The cycle, trend and alerts of a window of a can's history (`points`, in time order), for the
@@ -447,7 +447,7 @@ async function lateAlerts(stores: IngestStores, canId: string, late: HistoryDoc[
 	const alerts: CanAlert[] = [];
 	let rest = [...late].sort((a, b) => (a.reportedAt < b.reportedAt ? 1 : a.reportedAt > b.reportedAt ? -1 : 0));
 	while (rest.length) {
-		const around = await stores.history.recent("canId", [canId], "reportedAt", { to: iso(Date.parse(rest[0].reportedAt) + 1), limit: TREND_WINDOW });
+		const around = await stores.history.recent("canId", [canId], "reportedAt", { to: iso(reportTimeMs(rest[0].reportedAt) + 1), limit: TREND_WINDOW });
 		const points = timeline(around.map(toPoint));
 		const covered = new Set(points.map(p => p.id));
 		const ids = new Set(rest.filter(h => covered.has(h._id)).map(h => h._id));

@@ -130,6 +130,20 @@ export function reportVersion(report: { reportedAt: string; id: string }): strin
 	return `${new Date(report.reportedAt).toISOString()}|${report.id}`;
 }
 
+const digit = (t: string, i: number) => t.charCodeAt(i) - 48;
+const pair = (t: string, i: number) => digit(t, i) * 10 + digit(t, i + 1);
+/**
+ * Epoch ms of a stored report time, which is a valid `Date#toISOString()` (`YYYY-MM-DDTHH:mm:ss.sssZ`):
+ * read by position, three times faster than `Date.parse`, which a batch called for every row of
+ * every window it read. Any other form (a year before 100 or after 9999) goes to `Date.parse`.
+ */
+export function reportTimeMs(t: string): number {
+	const year = pair(t, 0) * 100 + pair(t, 2);
+	return t.length === 24 && t.charCodeAt(23) === 90 && year >= 100
+		? Date.UTC(year, pair(t, 5) - 1, pair(t, 8), pair(t, 11), pair(t, 14), pair(t, 17), digit(t, 20) * 100 + pair(t, 21))
+		: Date.parse(t);
+}
+
 /** Sorts can ids the way people read them: "2" before "10". */
 export const byCanId = new Intl.Collator("en", { numeric: true }).compare;
 

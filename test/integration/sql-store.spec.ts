@@ -1,11 +1,12 @@
 /**
  * Upgrading on PostgreSQL: a table an earlier version created gains the columns added since
  * (Sequelize's `sync()` creates a missing table but never alters one), keeping its rows, and
- * replicas starting together add them once without tripping over each other.
+ * replicas starting together add them once without tripping over each other. And a batch's rows
+ * (written as one JSON text, read back as one JSON array) come back as they went in.
  */
 import { Client } from "pg";
 import { INGEST_TABLES } from "../../lib/ingest/apply";
-import type { LevelDoc } from "../../lib/ingest/apply";
+import type { HistoryDoc, LevelDoc } from "../../lib/ingest/apply";
 import { createAdapter, storeOn } from "../../lib/store";
 import { startPostgres } from "../../harness/servers";
 import type { PostgresServer } from "../../harness/servers";
@@ -71,5 +72,24 @@ it("adds the fleet columns to a levels table of the version before them, keeping
 		}
 	} finally {
 		await client.end();
+	}
+}, 60_000);
+
+it("writes and reads a batch's rows as they are, a lone surrogate as U+FFFD instead of failing the batch", async () => {
+	const adapter = createAdapter("history", INGEST_TABLES.history, { uri: await pg.createDatabase("roundtrip"), dataDir: "" });
+	await adapter.connect();
+	try {
+		const history = storeOn<HistoryDoc>(adapter, "history", INGEST_TABLES.history);
+		const canIds = ["333", 'quo"te', "back\\slash", "ünïcødé 🗑", "a\ud800b", "\\ud800 as text"];
+		const docs = canIds.flatMap((canId, i) => [0, 1].map(k => ({ _id: `r${i}-${k}`, canId, level: 30.65 + k / 3, reportedAt: `2026-01-01T00:00:0${k}.000Z` })));
+		expect([...(await history.insertMany(docs))].sort()).toEqual(docs.map(d => d._id).sort());
+		const stored = canIds.map(c => c.toWellFormed());
+		const read = await history.recent("canId", stored, "reportedAt", { limit: 1 });
+		expect(read.sort((a, b) => (a._id < b._id ? -1 : 1))).toEqual(docs.filter(d => d._id.endsWith("-1")).map(d => ({ ...d, canId: d.canId.toWellFormed() })));
+		// none left out, none inserted twice
+		expect(await history.insertMany(docs)).toEqual(new Set());
+		expect(await history.recent("canId", ["nobody"], "reportedAt", { limit: 5 })).toEqual([]);
+	} finally {
+		await adapter.disconnect();
 	}
 }, 60_000);

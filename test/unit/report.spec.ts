@@ -1,5 +1,6 @@
 /** The seed report format: what a can may send, and what it becomes. */
-import { byCanId, checkReport, reportVersion } from "../../lib/ingest/report";
+import { seededRandom } from "../support/random";
+import { byCanId, checkReport, reportTimeMs, reportVersion } from "../../lib/ingest/report";
 
 const fallback = { id: "bus-1", reportedAt: "2026-01-01T00:00:00.000Z" };
 
@@ -83,6 +84,14 @@ describe("reportVersion orders the reports of a can", () => {
 		expect(reportVersion({ reportedAt: "2026-01-01T01:00:00+01:00", id: "a" })).toBe(reportVersion({ reportedAt: "2026-01-01T00:00:00.000Z", id: "a" }));
 		expect(reportVersion({ reportedAt: "2026-01-01T00:00:02Z", id: "a" }) > reportVersion({ reportedAt: "2026-01-01T00:00:10Z", id: "a" })).toBe(false);
 	});
+});
+
+it("reportTimeMs reads any stored report time (a valid one) as Date.parse does", () => {
+	const random = seededRandom(7);
+	// from year 100 to 9999, and the few it hands to Date.parse
+	const times = Array.from({ length: 2_000 }, () => new Date(-59_000_000_000_000 + random() * 312_000_000_000_000).toISOString());
+	times.push("0099-12-31T23:59:59.999Z", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00", "+010000-01-01T00:00:00.000Z");
+	for (const t of times) expect([t, reportTimeMs(t)]).toEqual([t, Date.parse(t)]);
 });
 
 it("byCanId sorts numerically where ids are numbers", () => {
