@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { ActionSchema, Context, EventSchema, Middleware } from "moleculer";
+import type { ActionSchema, Context, EventSchema, Middleware, ServiceBroker } from "moleculer";
+import { messageRequestID } from "../lib/bus";
 
 /**
  * What this async chain is working for: the request id (Moleculer already carries `ctx.requestID`
@@ -22,25 +23,27 @@ type Handler = (...args: unknown[]) => Promise<unknown>;
 /** `$node` and the other internal services are the framework's: their handlers keep the job they run for. */
 const jobOf = (service: string | undefined) => (service?.startsWith("$") ? undefined : service);
 
-/** `next` inside its job's scope; `withCtx`: its first argument is a ctx, whose request id the scope takes. */
-const within = (service: string | undefined, next: Handler, withCtx = true): Handler => {
+/** `next` inside its job's scope, with the request id `requestOf` its arguments. */
+const within = (service: string | undefined, next: Handler, requestOf: (args: unknown[]) => string | undefined): Handler => {
 	const job = jobOf(service);
-	return (...args) => {
-		const requestID = withCtx ? ((args[0] as Context | null)?.requestID ?? undefined) : undefined;
-		return scopes.run({ requestID, service: job ?? scopes.getStore()?.service }, next, ...args);
-	};
+	return (...args) => scopes.run({ requestID: requestOf(args), service: job ?? scopes.getStore()?.service }, next, ...args);
 };
+const ofCtx = (args: unknown[]) => (args[0] as Context | null)?.requestID ?? undefined;
 
 /**
  * Runs every local action, event handler and channel handler inside its job's scope: its
  * service (a channel's consumer group) and its request id (channels with `context: true` get
- * the sender's ctx, request id included; others, the message's payload).
+ * the sender's ctx, request id included; others, the message's payload and the message, whose
+ * headers carry it).
  */
 export const RequestIdMiddleware = {
 	name: "RequestId",
-	localAction: (next: Handler, action: ActionSchema & { service?: { name: string } }) => within(action.service?.name, next),
-	localEvent: (next: Handler, event: EventSchema & { service?: { name: string } }) => within(event.service?.name, next),
-	localChannel: (next: Handler, chan: { context?: boolean; group?: string }) => within(chan.group, next, chan.context === true)
+	localAction: (next: Handler, action: ActionSchema & { service?: { name: string } }) => within(action.service?.name, next, ofCtx),
+	localEvent: (next: Handler, event: EventSchema & { service?: { name: string } }) => within(event.service?.name, next, ofCtx),
+	// (Moleculer calls the hooks with the broker as `this`)
+	localChannel(this: ServiceBroker, next: Handler, chan: { context?: boolean; group?: string }) {
+		return within(chan.group, next, chan.context === true ? ofCtx : args => messageRequestID(this, args[1]));
+	}
 } as Middleware;
 
 /** A client-given id is echoed into logs and headers: only short, plain ones are taken. */

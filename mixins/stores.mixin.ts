@@ -31,6 +31,8 @@ export interface StoresMethods {
 	 * when the service stops: then the message goes back to the bus.
 	 */
 	storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T>;
+	/** `storeRetrying` after the task's first try failed with `first`. */
+	storeRetried<T>(first: unknown, task: () => Promise<T>, raw: unknown): Promise<T>;
 }
 
 /**
@@ -83,13 +85,21 @@ export function StoresMixin<K extends string>(tables: Record<K, Columns>): Parti
 					return false;
 				})().finally(() => (this.storeProbe = undefined)));
 			},
-			async storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T> {
+			storeRetrying<T>(task: () => Promise<T>, raw: unknown): Promise<T> {
+				// The first try alone: a report waits for its batch with thousands of others, and what
+				// each holds meanwhile (the retry loop's frames and closures) is the consumer's garbage.
+				return task().catch(err => this.storeRetried(err, task, raw));
+			},
+			async storeRetried<T>(first: unknown, task: () => Promise<T>, raw: unknown): Promise<T> {
 				let release: (() => void) | undefined;
 				const hold = () => (release ??= holdMessage(raw));
+				let attempts = 0;
+				// (the first attempt is the one storeRetrying made)
+				const again = () => (attempts++ === 0 ? Promise.reject(first) : task());
 				try {
 					for (;;) {
 						try {
-							return await retrying(RETRIES.storeWrite, task, {
+							return await retrying(RETRIES.storeWrite, again, {
 								shouldRetry: () => this.broker.started,
 								onRetry: (err, attempt) => {
 									this.logger.warn(`A store write failed (attempt ${attempt}), retrying:`, (err as Error).message);

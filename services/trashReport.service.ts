@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import { CHANNEL_IN_FLIGHT, GROUP_IN_FLIGHT } from "../lib/bus";
+import { CHANNEL_IN_FLIGHT, GROUP_IN_FLIGHT, senderContext } from "../lib/bus";
 import { config } from "../lib/config";
 import { parseDuration } from "../lib/config";
 import type {
@@ -54,7 +54,8 @@ interface TrashReportVars {
 }
 
 interface TrashReportMethods extends StoresMethods {
-	ingest(body: unknown, fallback: BusIdentity, ctx: Context): Promise<ReportStatus>;
+	/** `raw`: the channel message (its headers name the sender). */
+	ingest(body: unknown, fallback: BusIdentity, raw: unknown): Promise<ReportStatus>;
 	setStatus(record: ReportRecord): Promise<void>;
 	/** Broadcasts `levels.updated` with the levels a batch changed. */
 	announce(results: Applied[]): void;
@@ -374,14 +375,15 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			// after this many deliveries the adapter moves it to the dead letters as it is.
 			maxRetries: CHANNEL_MAX_DELIVERIES,
 			deadLettering: { enabled: true, queueName: DEAD_LETTER_CHANNEL, exchangeName: DEAD_LETTER_CHANNEL },
-			// A Context from the sender's headers (request id, caller); plain producers get a new one.
-			context: true,
-			async handler(ctx: Context<unknown>, raw: unknown) {
+			// No Context per message: ingest makes one from the sender's headers when it needs one
+			// (RequestIdMiddleware reads the request id from them for the log lines).
+			context: false,
+			async handler(payload: unknown, raw: unknown) {
 				const fallback = busIdentity(raw);
 				this.counters.count("received");
 				// The store may be down: the report is held (unacked, so nothing is lost) and tried again
 				// in place, rather than bounced through the bus at full speed (StoresMixin).
-				await this.storeRetrying(() => this.ingest(ctx.params, fallback, ctx), raw);
+				await this.storeRetrying(() => this.ingest(payload, fallback, raw), raw);
 			}
 		}
 	},
@@ -391,13 +393,13 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 		 * Applies one report, once in effect however often it is delivered. Invalid reports are
 		 * dead-lettered with the reason and never thrown, so the bus never redelivers them forever.
 		 */
-		async ingest(body: unknown, fallback: BusIdentity, ctx: Context): Promise<ReportStatus> {
+		async ingest(body: unknown, fallback: BusIdentity, raw: unknown): Promise<ReportStatus> {
 			const receivedAt = new Date().toISOString();
 			const checked = checkMessage(body, fallback);
 			if (!checked.ok) {
 				const letter = deadLetter(checked, body, fallback, receivedAt);
 				this.counters.countRejected(letter.field);
-				await this.broker.sendToChannel(DEAD_LETTER_CHANNEL, letter, { ctx });
+				await this.broker.sendToChannel(DEAD_LETTER_CHANNEL, letter, { ctx: senderContext(this.broker, raw, body) });
 				const id = (body as { id?: unknown } | null)?.id;
 				if (typeof id === "string" && id.length <= 128) await this.setStatus({ id, status: "rejected", reason: letter.reason, receivedAt });
 				this.logger.warn(`Rejected report: ${letter.reason}`);
@@ -413,7 +415,9 @@ const TrashReportService: ServiceSchema<TrashReportSettings, TrashReportMethods,
 			this.counters.count("applied");
 			this.logger.debug(`Applied report ${id}: can ${canId} at ${level}%${changed ? "" : " (an older report than the can's level)"}`);
 			if (changed && updated && this.eachLevelFollowed)
-				ctx.broadcast("level.updated", updated satisfies CanLevel).catch(err => this.logger.warn("Broadcasting level.updated failed:", err.message));
+				senderContext(this.broker, raw, body)
+					.broadcast("level.updated", updated satisfies CanLevel)
+					.catch(err => this.logger.warn("Broadcasting level.updated failed:", err.message));
 			return "applied";
 		},
 

@@ -8,6 +8,7 @@
  *   amqp://user:pass@host:5672[,…]      → AMQP, durable RabbitMQ queue
  */
 import { Adapters } from "@moleculer/channels";
+import { Context } from "moleculer";
 import type { ServiceBroker, Transporters } from "moleculer";
 import { maskUri } from "../config";
 import { AmqpTransporter } from "./amqp-transporter";
@@ -168,4 +169,37 @@ export function holdMessage(raw: unknown): () => void {
 	msg.working();
 	const beat = setInterval(() => msg.working?.(), WORKING_EVERY_MS).unref();
 	return () => clearInterval(beat);
+}
+
+/** What a channel message's headers say about its sender (`sendToChannel` with a `ctx` writes them). */
+type SenderHeaders = Partial<Record<"$requestID" | "$parentID" | "$tracing" | "$level" | "$caller" | "$meta" | "$headers", string>>;
+interface HeaderReader {
+	parseMessageHeaders(raw: unknown): SenderHeaders | null | undefined;
+	serializer: { deserialize(data: Buffer): unknown };
+}
+const adapterOf = (broker: ServiceBroker) => (broker as unknown as { channelAdapter: HeaderReader }).channelAdapter;
+
+/** The request id a channel message was sent with, if any (every adapter keeps its headers its own way). */
+export const messageRequestID = (broker: ServiceBroker, raw: unknown): string | undefined =>
+	adapterOf(broker).parseMessageHeaders(raw)?.$requestID ?? undefined;
+
+/**
+ * The Context @moleculer/channels makes for a `context: true` handler, from a message's headers
+ * (the sender's request id, caller, meta), for a handler that needs one only now and then. A
+ * Context made for every message and held with the thousands waiting for their batch cost a
+ * trashReport consumer 8–15 % of its CPU, most of it in garbage collection (docs/benchmarks.md).
+ */
+export function senderContext(broker: ServiceBroker, raw: unknown, params: unknown): Context {
+	const adapter = adapterOf(broker);
+	const headers = adapter.parseMessageHeaders(raw) ?? {};
+	const decode = (text: string | undefined) => (text ? adapter.serializer.deserialize(Buffer.from(text, "base64")) : undefined);
+	const parentCtx = headers.$requestID
+		? { id: headers.$parentID, requestID: headers.$requestID, tracing: headers.$tracing === "true", level: headers.$level ? parseInt(headers.$level) : 0 }
+		: undefined;
+	return Context.create(broker, null as never, params as object, {
+		parentCtx: parentCtx as never,
+		caller: parentCtx ? headers.$caller : undefined,
+		meta: decode(headers.$meta) as object | undefined,
+		headers: decode(headers.$headers) as object | undefined
+	});
 }

@@ -5,7 +5,7 @@
  */
 import type { Context, ServiceBroker } from "moleculer";
 import type { CanLevel, LevelsUpdated } from "../../lib/contracts";
-import { CHANNEL } from "../../lib/ingest/report";
+import { CHANNEL, DEAD_LETTER_CHANNEL } from "../../lib/ingest/report";
 import { eventually, startSystem } from "../../harness/system";
 import type { System } from "../../harness/system";
 
@@ -51,4 +51,22 @@ it("sends level.updated for each changed level once a service listens to it", as
 	const ids = await burst("followed", 10, 35);
 	await eventually(() => each.filter(l => l.canId.startsWith("followed-")).length === 10);
 	expect(each.filter(l => l.canId.startsWith("followed-")).map(l => [l.canId, l.level])).toEqual(expect.arrayContaining(ids.map(id => [id, 35])));
+});
+
+it("passes the sender's request id on to level.updated and to a dead letter (no Context is made per report)", async () => {
+	const seen: [string, string | null][] = [];
+	await sys.broker.createService({
+		name: "requestWatcher",
+		actions: { send: (ctx: Context<object>) => ctx.broker.sendToChannel(CHANNEL, ctx.params, { ctx }) },
+		events: { "level.updated": (ctx: Context<CanLevel>) => void (ctx.params.canId === "traced" && seen.push(["level.updated", ctx.requestID])) },
+		channels: { [DEAD_LETTER_CHANNEL]: { group: "requestWatcher", context: true, handler: (ctx: Context) => void seen.push(["dead letter", ctx.requestID]) } }
+	});
+	await sys.broker.waitForServices("requestWatcher");
+	await sys.broker.call("requestWatcher.send", { can_id: "traced", level: "12" }, { requestID: "req-good" });
+	await sys.broker.call("requestWatcher.send", { can_id: "traced", level: "high" }, { requestID: "req-bad" });
+	await eventually(() => seen.length >= 2);
+	expect(seen.sort()).toEqual([
+		["dead letter", "req-bad"],
+		["level.updated", "req-good"]
+	]);
 });
