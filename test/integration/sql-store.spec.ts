@@ -2,7 +2,7 @@
  * Upgrading on PostgreSQL: a table an earlier version created gains the columns added since
  * (Sequelize's `sync()` creates a missing table but never alters one), keeping its rows, and
  * replicas starting together add them once without tripping over each other. And a batch's rows
- * (written as one JSON text, read back as one JSON array) come back as they went in.
+ * (bound as one array per column, read back per can) come back as they went in.
  */
 import { Client } from "pg";
 import { INGEST_TABLES } from "../../lib/ingest/apply";
