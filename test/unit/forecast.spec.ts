@@ -2,7 +2,7 @@
  * How a can's reports become its fill rate, its time to full, its emptyings and its state:
  * accurate on noisy sensors, and unmoved by reports that arrive late or twice.
  */
-import { canState, cycles, downsample, emptyings, fullAt, fullSince, timeline, trend } from "../../lib/fleet/forecast";
+import { canState, cycles, downsample, emptyings, fullAt, fullSince, median, timeline, trend } from "../../lib/fleet/forecast";
 import type { Point } from "../../lib/fleet/forecast";
 import { seededRandom } from "../support/random";
 
@@ -92,6 +92,19 @@ describe("emptyings and fill cycles", () => {
 		expect(trend([at(40, 0)])).toBeNull();
 		expect(trend([at(40, 0, "a"), at(41, 0, "b")])).toBeNull();
 	});
+});
+
+it("median is the middle of the sorted values (the mean of the two middle ones for an even count), ties and all", () => {
+	const random = seededRandom(11);
+	for (let n = 1; n <= 800; n += 1 + Math.floor(random() * 9)) {
+		// few distinct values in some arrays (ties), a spread in others, sorted ones too
+		const distinct = random() < 0.3 ? 3 : 1e6;
+		const values = Float64Array.from({ length: n }, () => Math.floor(random() * distinct) - distinct / 2 + random() * (distinct > 3 ? 1 : 0));
+		if (random() < 0.2) values.sort();
+		const sorted = Float64Array.from(values).sort();
+		const expected = n % 2 ? sorted[n >> 1] : (sorted[(n >> 1) - 1] + sorted[n >> 1]) / 2;
+		expect([n, median(values)]).toEqual([n, expected]);
+	}
 });
 
 describe("canState", () => {
