@@ -49,10 +49,11 @@ export const CHANNEL_IN_FLIGHT = 2_048;
 /**
  * The `trash-level` group's unacked reports on NATS, every replica's together: JetStream counts
  * `max_ack_pending` per durable consumer, which the replicas share (RabbitMQ's prefetch,
- * CHANNEL_IN_FLIGHT, is per process). 1 024 made batches of 80–100 at 256 per consumer; 4 096
+ * CHANNEL_IN_FLIGHT, is per process). 1 024 made batches of 80–100 at 256 per consumer; 8 192
  * with 2 048 per consumer makes batches of up to 2 048 and costs 15–40 % less CPU per report
  * again (alternating `npm run bench -- --only ingest` runs, docs/benchmarks.md), for about 30 MB more
- * resident memory in a consumer working through a backlog. A consumer killed -9 then leaves a
+ * resident memory in a consumer working through a backlog. 4 096 saved a lone consumer ~15 MB
+ * of it and cost three consumers 5–15 % more CPU per report (smaller batches). A consumer killed -9 then leaves a
  * few hundred reports of a small fleet's can to come back out of order (applyBatch reads a can
  * in one piece for them: test/integration/fleet-burst.spec.ts). A durable consumer created
  * before keeps its own limit.
