@@ -52,11 +52,11 @@ export const CHANNEL_IN_FLIGHT = 2_048;
  * CHANNEL_IN_FLIGHT, is per process). 1 024 made batches of 80–100 at 256 per consumer; 8 192
  * with 2 048 per consumer makes batches of up to 2 048 and costs 15–40 % less CPU per report
  * again (alternating `npm run bench -- --only ingest` runs, docs/benchmarks.md), for about 30 MB more
- * resident memory in a consumer working through a backlog. 4 096 saved a lone consumer ~15 MB
- * of it and cost three consumers 5–15 % more CPU per report (smaller batches). A consumer killed -9 then leaves a
- * few hundred reports of a small fleet's can to come back out of order (applyBatch reads a can
- * in one piece for them: test/integration/fleet-burst.spec.ts). A durable consumer created
- * before keeps its own limit.
+ * resident memory in a consumer working through a backlog (4 096 saved a lone consumer ~15 MB of
+ * it and cost three consumers 5–15 % more CPU per report: smaller batches). A consumer killed -9
+ * then leaves a few hundred reports of a small fleet's can to come back out of order (applyBatch
+ * reads a can in one piece for them: test/integration/fleet-burst.spec.ts). A durable consumer
+ * created before keeps its own limit.
  */
 export const GROUP_IN_FLIGHT = 4 * CHANNEL_IN_FLIGHT;
 
@@ -188,7 +188,7 @@ export const messageRequestID = (broker: ServiceBroker, raw: unknown): string | 
  * The Context @moleculer/channels makes for a `context: true` handler, from a message's headers
  * (the sender's request id, caller, meta), for a handler that needs one only now and then. A
  * Context made for every message and held with the thousands waiting for their batch cost a
- * trashReport consumer 8–15 % of its CPU, most of it in garbage collection (docs/benchmarks.md).
+ * trashReport consumer about 8 % of its CPU, most of it in garbage collection (docs/benchmarks.md).
  */
 export function senderContext(broker: ServiceBroker, raw: unknown, params: unknown): Context {
 	const adapter = adapterOf(broker);
