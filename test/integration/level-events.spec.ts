@@ -53,20 +53,21 @@ it("sends level.updated for each changed level once a service listens to it", as
 	expect(each.filter(l => l.canId.startsWith("followed-")).map(l => [l.canId, l.level])).toEqual(expect.arrayContaining(ids.map(id => [id, 35])));
 });
 
-it("passes the sender's request id on to level.updated and to a dead letter (no Context is made per report)", async () => {
-	const seen: [string, string | null][] = [];
+it("passes the sender's request id and meta on to level.updated and to a dead letter (no Context is made per report)", async () => {
+	const seen: [string, string | null, unknown][] = [];
+	const seenBy = (what: string) => (ctx: Context<unknown, { tenant?: string }>) => void seen.push([what, ctx.requestID, ctx.meta.tenant]);
 	await sys.broker.createService({
 		name: "requestWatcher",
 		actions: { send: (ctx: Context<object>) => ctx.broker.sendToChannel(CHANNEL, ctx.params, { ctx }) },
-		events: { "level.updated": (ctx: Context<CanLevel>) => void (ctx.params.canId === "traced" && seen.push(["level.updated", ctx.requestID])) },
-		channels: { [DEAD_LETTER_CHANNEL]: { group: "requestWatcher", context: true, handler: (ctx: Context) => void seen.push(["dead letter", ctx.requestID]) } }
+		events: { "level.updated": (ctx: Context<CanLevel, { tenant?: string }>) => void (ctx.params.canId === "traced" && seenBy("level.updated")(ctx)) },
+		channels: { [DEAD_LETTER_CHANNEL]: { group: "requestWatcher", context: true, handler: seenBy("dead letter") } }
 	});
 	await sys.broker.waitForServices("requestWatcher");
-	await sys.broker.call("requestWatcher.send", { can_id: "traced", level: "12" }, { requestID: "req-good" });
-	await sys.broker.call("requestWatcher.send", { can_id: "traced", level: "high" }, { requestID: "req-bad" });
+	await sys.broker.call("requestWatcher.send", { can_id: "traced", level: "12" }, { requestID: "req-good", meta: { tenant: "north" } });
+	await sys.broker.call("requestWatcher.send", { can_id: "traced", level: "high" }, { requestID: "req-bad", meta: { tenant: "south" } });
 	await eventually(() => seen.length >= 2);
 	expect(seen.sort()).toEqual([
-		["dead letter", "req-bad"],
-		["level.updated", "req-good"]
+		["dead letter", "req-bad", "south"],
+		["level.updated", "req-good", "north"]
 	]);
 });
