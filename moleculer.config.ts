@@ -13,13 +13,13 @@ import { internalMiddlewares } from "./middlewares/moleculer-internals";
 import { RequestMetricsMiddleware } from "./middlewares/request-metrics.middleware";
 import { RequestTimeoutMiddleware } from "./middlewares/request-timeout.middleware";
 
+/** 5xx error types that say a shared dependency is away, not that the endpoint failed (circuitBreaker). */
+const NOT_AN_ENDPOINT_FAILURE = new Set(["NOT_READY", "STORE_UNAVAILABLE", "BUS_UNAVAILABLE"]);
+
 /**
  * Broker options. Every value that differs from Moleculer's default was chosen on purpose;
  * the comment beside it says why. Env vars (see lib/config.ts) override them.
  */
-/** 5xx error types that say a shared dependency is away, not that the endpoint failed (circuitBreaker). */
-const NOT_AN_ENDPOINT_FAILURE = new Set(["NOT_READY", "STORE_UNAVAILABLE", "BUS_UNAVAILABLE"]);
-
 const options: BrokerOptions = {
 	namespace: config.namespace,
 	nodeID: config.nodeID,
