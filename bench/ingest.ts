@@ -11,13 +11,16 @@ import amqp from "amqplib";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../services/simulator.service";
-import { startDeployment } from "../harness/deployment";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { freshDatabase, START_FLAGS, startDeployment } from "../harness/deployment";
 import type { Deployment, DeploymentKind } from "../harness/deployment";
 import { startNats, startPostgres, startRabbit } from "../harness/servers";
 import { ingestStats } from "../lib/ingest/stats";
 import type { IngestStats } from "../lib/contracts";
 import { CHANNEL } from "../lib/ingest/report";
 import { processCpuSeconds, systemCpuSeconds } from "./cpu";
+import type { StoreAloneJob, StoreAloneResult } from "./store-alone";
 
 export interface IngestResult {
 	rate: number;
@@ -189,6 +192,49 @@ export async function rawJetStreamDrain(url: string, channel: string, n: number)
 	} finally {
 		await nc.close();
 	}
+}
+
+/**
+ * Row 5k: what the ingest's store work alone sustains, the ceiling of rows 5e–5h with this store.
+ * `n` reports of `cans` cans drained by bench/store-alone.ts, a raw JetStream pull consumer feeding
+ * trashReport's `Batcher` and `applyBatch` on a fresh PostgreSQL database, in a process of its own
+ * with the services' Node flags. `n` reports are applied first (untimed) so that every can's window
+ * is full, as it is for rows 5e–5h. Its CPU is the consumer process's; the machine's is everything
+ * this process started (NATS, PostgreSQL, the consumer).
+ */
+export async function storeAloneDrain(natsUrl: string, n: number, cans: number): Promise<Drain> {
+	const stream = `store-alone-${Date.now()}`;
+	await fillBacklog(natsUrl, stream, 2 * n, cans);
+	const job: StoreAloneJob = { natsUrl, stream, dbUri: await freshDatabase("store_alone"), warm: n, n };
+	const root = path.resolve(__dirname, "..");
+	const child = spawn(process.execPath, [...START_FLAGS, "--import", "tsx", "bench/store-alone.ts"], {
+		cwd: root,
+		env: { ...process.env, NODE_OPTIONS: "", STORE_ALONE: JSON.stringify(job) },
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	let errors = "";
+	child.stderr.on("data", chunk => (errors += chunk));
+	let first: { at: number; cpu: number } | null = null;
+	const result = await new Promise<StoreAloneResult & { at: number; cpu: number }>((resolve, reject) => {
+		let out = "";
+		child.stdout.on("data", chunk => {
+			out += chunk;
+			if (!first && out.includes("timing\n")) first = { at: performance.now(), cpu: systemCpuSeconds() };
+			const done = /done (\{.*\})\n/.exec(out);
+			if (done) resolve({ ...(JSON.parse(done[1]) as StoreAloneResult), at: performance.now(), cpu: systemCpuSeconds() });
+		});
+		child.on("exit", code => reject(new Error(`bench/store-alone.ts exited (${code}) before it was done: ${errors.slice(-2_000)}`)));
+	});
+	await new Promise(resolve => (child.exitCode == null ? child.on("exit", resolve) : resolve(null)));
+	const from = first ?? { at: result.at, cpu: result.cpu };
+	return {
+		consumers: 1,
+		rate: n / ((result.at - from.at) / 1000),
+		lost: 0,
+		meanBatch: result.meanBatch,
+		cpuUs: ((result.cpu - from.cpu) / n) * 1e6,
+		consumersCpuUs: result.processCpuUs
+	};
 }
 
 /** The system applying reports: a backlog drained, or a live burst. */

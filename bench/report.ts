@@ -93,14 +93,20 @@ export function targets(
 		});
 	// issue #16: the system draining a backlog against a raw JetStream consumer draining the same one
 	const drain = row("5e");
+	const alone = row("5k");
 	if (drain) {
 		list.push({
 			what: "row 5e backlog drain on NATS ≥ 0.9 × row 5d (raw JetStream consumer)",
-			measured: drain.ratio.toFixed(2),
+			// with what the store's work alone reaches (row 5k): no consumer of this store can pass it
+			measured: `${drain.ratio.toFixed(2)}${alone ? ` (the store's work alone, row 5k: ${alone.ratio.toFixed(2)}; 5e = ${(drain.rate / alone.rate).toFixed(2)} × 5k)` : ""}`,
 			met: drain.ratio >= 0.9 && drain.errors === 0
 		});
 		if (drain.cpuUsPerItem != null)
-			list.push({ what: "CPU per applied report of row 5e ≤ 60 µs", measured: `${drain.cpuUsPerItem.toFixed(0)} µs`, met: drain.cpuUsPerItem <= 60 });
+			list.push({
+				what: "CPU per applied report of row 5e ≤ 60 µs",
+				measured: `${drain.cpuUsPerItem.toFixed(0)} µs${alone?.cpuUsPerItem != null ? ` (row 5k: ${alone.cpuUsPerItem.toFixed(0)})` : ""}`,
+				met: drain.cpuUsPerItem <= 60
+			});
 	}
 	const live = row("5h");
 	if (live)

@@ -9,7 +9,8 @@
  *      5d–5j issue #16's measure, seed-format reports of 1 000 cans from plain clients: a backlog
  *      drained by a raw JetStream pull consumer (5d), by the system with N consumers (5e) and with
  *      one (5f); the pipelined producer alone (5g) and a live burst from it (5h); a RabbitMQ
- *      backlog drained by a raw amqplib consumer (5i) and by the system (5j)
+ *      backlog drained by a raw amqplib consumer (5i) and by the system (5j); the ceiling of 5e–5h
+ *      with this store, its work alone: a raw JetStream consumer feeding applyBatch, no broker (5k)
  *   6  start-to-ready of `npm start`, and the resident memory of every process under load
  *   7  `npm start` as a user runs it (NeDB) against plain node:http answering the same JSON (issue #21),
  *      loaded in turns of one second; for GET /levels also the framework's floor (7e: Moleculer and
@@ -41,7 +42,7 @@ import { freePort, startNats, startPostgres, startRabbit } from "../harness/serv
 import type { RunningServer } from "../harness/servers";
 import { eventually, httpClient } from "../harness/system";
 import { childrenOf, processCpuSeconds, settled, systemCpuSeconds } from "./cpu";
-import { amqpBacklog, ingest, natsBacklog, rawNats } from "./ingest";
+import { amqpBacklog, ingest, natsBacklog, rawNats, storeAloneDrain } from "./ingest";
 import type { Drain } from "./ingest";
 import { machine, markdown, PEER_DEPLOYMENT, refreshDoc, targets } from "./report";
 import type { ProcessMemory, Results, Row } from "./report";
@@ -432,7 +433,7 @@ async function main() {
 	if (PHASES.has("embedded")) planned("embedded", 12 + 7 * DURATION_S);
 	if (PHASES.has("nats")) planned("nats", 15 + 3 * DURATION_S);
 	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
-	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000));
+	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000) + 20 + (3 * REPORTS) / 4_000 + 10 + REPORTS / 5_000 + 20 + REPORTS / 3_000);
 	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 18 + 2 * DURATION_S);
 
 	const own: RunningServer[] = [];
@@ -607,6 +608,14 @@ async function main() {
 			drained("5f", `backlog: ${system(nats.one, "NATS JetStream")}`, nats.one, rawJs);
 			reportRow("5g", "producer alone: plain nats client, pipelined core publishes into the stream", nats.producer, rawJs);
 			drained("5h", `live: row 5g's producer publishing while ${system(nats.live, "NATS JetStream")} apply`, nats.live, rawJs);
+			// the ceiling of rows 5e–5h with this store: its work alone, no framework around it
+			const alone = await stepOf(`row 5k: the store's work alone, ${REPORTS} reports`, 10 + REPORTS / 5_000, () => storeAloneDrain(natsUrl, REPORTS, 1_000));
+			drained(
+				"5k",
+				`store work alone: raw JetStream pull consumer → trashReport's Batcher + applyBatch → PostgreSQL, no broker (1 process, 1 000 cans, ${alone.meanBatch.toFixed(0)} reports a batch)`,
+				alone,
+				rawJs
+			);
 			const amqpMemory = sampling("backlog amqp");
 			const rabbit = await stepOf(`rows 5i, 5j: a ${REPORTS}-report backlog on RabbitMQ`, 20 + REPORTS / 3_000, () =>
 				amqpBacklog(amqpUrl, REPORTS, 1_000, {
