@@ -6,13 +6,13 @@
  *
  *   npm run bench:ingest              (BENCH_REPORTS=20000 by default)
  */
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { AckPolicy, connect, DeliverPolicy, StringCodec } from "nats";
 import amqp from "amqplib";
 import { Client } from "pg";
 import type { ServiceSchema } from "moleculer";
 import Simulator from "../services/simulator.service";
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { freshDatabase, START_FLAGS, startDeployment } from "../harness/deployment";
 import type { Deployment, DeploymentKind } from "../harness/deployment";
 import { startNats, startPostgres, startRabbit } from "../harness/servers";
@@ -200,11 +200,20 @@ export async function rawJetStreamDrain(url: string, channel: string, n: number)
  * trashReport's `Batcher` and `applyBatch` on a fresh PostgreSQL database, in a process of its own
  * with the services' Node flags. `n` reports are applied first (untimed) so that every can's window
  * is full, as it is for rows 5e–5h. Its CPU is the consumer process's; the machine's is everything
- * this process started (NATS, PostgreSQL, the consumer).
+ * this process started (NATS, PostgreSQL, the consumer). The consumer is killed after `timeoutMs`.
  */
-export async function storeAloneDrain(natsUrl: string, n: number, cans: number): Promise<Drain> {
+export async function storeAloneDrain(natsUrl: string, n: number, cans: number, timeoutMs = 60_000 + n): Promise<Drain> {
 	const stream = `store-alone-${Date.now()}`;
 	await fillBacklog(natsUrl, stream, 2 * n, cans);
+	try {
+		return await storeAlone(natsUrl, stream, n, timeoutMs);
+	} finally {
+		const nc = await connect({ servers: natsUrl });
+		await (await nc.jetstreamManager()).streams.delete(stream).finally(() => nc.close());
+	}
+}
+
+async function storeAlone(natsUrl: string, stream: string, n: number, timeoutMs: number): Promise<Drain> {
 	const job: StoreAloneJob = { natsUrl, stream, dbUri: await freshDatabase("store_alone"), warm: n, n };
 	const root = path.resolve(__dirname, "..");
 	const child = spawn(process.execPath, [...START_FLAGS, "--import", "tsx", "bench/store-alone.ts"], {
@@ -214,6 +223,7 @@ export async function storeAloneDrain(natsUrl: string, n: number, cans: number):
 	});
 	let errors = "";
 	child.stderr.on("data", chunk => (errors += chunk));
+	const deadline = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
 	let first: { at: number; cpu: number } | null = null;
 	const result = await new Promise<StoreAloneResult & { at: number; cpu: number }>((resolve, reject) => {
 		let out = "";
@@ -223,9 +233,13 @@ export async function storeAloneDrain(natsUrl: string, n: number, cans: number):
 			const done = /done (\{.*\})\n/.exec(out);
 			if (done) resolve({ ...(JSON.parse(done[1]) as StoreAloneResult), at: performance.now(), cpu: systemCpuSeconds() });
 		});
-		child.on("exit", code => reject(new Error(`bench/store-alone.ts exited (${code}) before it was done: ${errors.slice(-2_000)}`)));
+		child.on("exit", (code, signal) => reject(new Error(`bench/store-alone.ts exited (${code ?? signal}) before it was done: ${errors.slice(-2_000)}`)));
+	}).catch(err => {
+		clearTimeout(deadline);
+		throw err;
 	});
 	await new Promise(resolve => (child.exitCode == null ? child.on("exit", resolve) : resolve(null)));
+	clearTimeout(deadline);
 	const from = first ?? { at: result.at, cpu: result.cpu };
 	return {
 		consumers: 1,
