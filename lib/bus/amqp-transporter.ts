@@ -10,8 +10,31 @@ interface Muxer {
 	out: Socket;
 	_readIncoming(): void;
 }
+/** What `amqplib.connect` resolves with (a ChannelModel), as far as `writeFramesTogether` needs it. */
+export type AmqpConnection = { connection?: { muxer?: Muxer } } | null | undefined;
+
+/**
+ * Makes amqplib write the frames queued on `model`'s channels in one turn of the event loop with
+ * one socket write: its multiplexer writes one frame per `write`, so under load every message,
+ * reply and ack cost a syscall. The socket is corked while the multiplexer writes what is queued.
+ * A no-op when amqplib's internals are not as expected (package.json pins amqplib's minor).
+ */
+export function writeFramesTogether(model: AmqpConnection): void {
+	const muxer = model?.connection?.muxer;
+	if (!muxer || typeof muxer._readIncoming !== "function" || typeof muxer.out?.cork !== "function") return;
+	const readIncoming = muxer._readIncoming;
+	// (on the instance: the muxer's 'drain' handler calls it through `this` too)
+	muxer._readIncoming = function (this: Muxer) {
+		this.out.cork();
+		try {
+			readIncoming.call(this);
+		} finally {
+			this.out.uncork();
+		}
+	};
+}
 type AmqpBase = new (opts: object) => InstanceType<typeof Transporters.AMQP> & {
-	connection: { connection?: { muxer?: Muxer } } | null;
+	connection: AmqpConnection;
 	onConnected(wasReconnect: boolean): Promise<void>;
 	channel: Channel | null;
 	prefix: string;
@@ -30,28 +53,15 @@ type AmqpBase = new (opts: object) => InstanceType<typeof Transporters.AMQP> & {
  *  - and an emitted event reaches a group that subscribed with a wildcard (`movie.*`): its queue
  *    is named after the pattern, while the stock class sent to one named after the event, which
  *    nobody consumes;
- *  - the frames written in one turn of the event loop go to the socket together: amqplib's
- *    multiplexer writes one frame at a time, so under load every request and every reply cost one
- *    `write` syscall (as nats.js's did per packet before CoalescingNatsTransporter); corking the
- *    socket while it writes what is queued makes one write per turn.
+ *  - the frames written in one turn of the event loop go to the socket together
+ *    (`writeFramesTogether`): every request and every reply cost one `write` syscall under load,
+ *    as nats.js's did per packet before CoalescingNatsTransporter.
  */
 export class AmqpTransporter extends (Transporters.AMQP as unknown as AmqpBase) {
 	private balancedConsumers: { channel: Channel; consumerTag: string }[] = [];
 
 	override onConnected(wasReconnect: boolean): Promise<void> {
-		const muxer = this.connection?.connection?.muxer;
-		if (muxer && typeof muxer._readIncoming === "function") {
-			const readIncoming = muxer._readIncoming;
-			// (on the instance: the muxer's 'drain' handler calls it through `this` too)
-			muxer._readIncoming = function (this: Muxer) {
-				this.out.cork();
-				try {
-					readIncoming.call(this);
-				} finally {
-					this.out.uncork();
-				}
-			};
-		}
+		writeFramesTogether(this.connection);
 		return super.onConnected(wasReconnect);
 	}
 

@@ -8,6 +8,8 @@ import type { ConfirmChannel, Options } from "amqplib";
 import { Errors } from "moleculer";
 import type { Logger } from "moleculer";
 import { retrying, RETRIES } from "../retry";
+import { writeFramesTogether } from "./amqp-transporter";
+import type { AmqpConnection } from "./amqp-transporter";
 
 /** The members of the package's (untyped) adapter classes that these subclasses use. */
 interface AdapterBase {
@@ -20,7 +22,7 @@ interface AdapterBase {
 }
 type AmqpMessage = { properties: { headers?: object } };
 interface AmqpAdapterBase extends AdapterBase {
-	connection: { createConfirmChannel(): Promise<ConfirmChannel> };
+	connection: { createConfirmChannel(): Promise<ConfirmChannel> } & AmqpConnection;
 	opts: { amqp: { exchangeOptions?: Options.AssertExchange; messageOptions?: Options.Publish } };
 	tryConnect(): Promise<void>;
 	createConsumerHandler(chan: object): (msg: AmqpMessage | null) => Promise<void>;
@@ -97,7 +99,7 @@ const AmqpBase = withIndexedActiveMessages(AmqpAdapter);
 const NatsBase = withIndexedActiveMessages(NatsAdapter);
 
 /**
- * The AMQP adapter with three fixes:
+ * The AMQP adapter with four fixes:
  *  - it warns that amqplib 0.10 is unsupported (it lists ^0.8 || ^0.9); 0.10 is what Moleculer's
  *    own AMQP transporter requires and the API the adapter uses is unchanged, so the check passes;
  *  - a message without headers (any plain amqplib producer) crashed the consumer when its handler
@@ -105,7 +107,9 @@ const NatsBase = withIndexedActiveMessages(NatsAdapter);
  *  - publishing threw "Write buffer is full" under a burst although amqplib had queued the message,
  *    and nothing told the publisher that RabbitMQ had the message. Publish on a confirm channel
  *    instead: `sendToChannel` resolves when RabbitMQ confirms, and waits while the buffer is full.
- *    The exchange is asserted once first, so publishing before any consumer exists is no channel error.
+ *    The exchange is asserted once first, so publishing before any consumer exists is no channel error;
+ *  - amqplib wrote each ack, and each message published, with a socket write of its own: the frames
+ *    of one turn of the event loop now go together (`writeFramesTogether`, as the transporter's).
  */
 export class AmqpChannelAdapter extends AmqpBase {
 	private confirmChannel?: ConfirmChannel;
@@ -113,6 +117,7 @@ export class AmqpChannelAdapter extends AmqpBase {
 
 	override async tryConnect(): Promise<void> {
 		await super.tryConnect();
+		writeFramesTogether(this.connection);
 		this.publishExchanges.clear();
 		this.confirmChannel = await this.connection.createConfirmChannel();
 		// errors close the channel; the connection's own handling reconnects and calls tryConnect again
