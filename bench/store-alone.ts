@@ -25,9 +25,10 @@ export interface StoreAloneJob {
 	n: number;
 }
 
-/** What the consumer says when done: its own CPU per report timed, and its batches' mean size. */
+/** What the consumer says when done: its own CPU per report timed (and over its whole life, per report applied), and its batches' mean size. */
 export interface StoreAloneResult {
 	processCpuUs: number;
+	totalCpuUs: number;
 	meanBatch: number;
 }
 
@@ -83,7 +84,12 @@ async function main() {
 		})();
 	});
 	await nc.flush();
-	const result: StoreAloneResult = { processCpuUs: ((cpu() - from.cpu) / n) * 1e6, meanBatch: (batched - from.batched) / Math.max(batches - from.batches, 1) };
+	const result: StoreAloneResult = {
+		processCpuUs: ((cpu() - from.cpu) / n) * 1e6,
+		totalCpuUs: (cpu() / (warm + n)) * 1e6,
+		// (the timed half's batches; all of them when it had none of its own, as in `--smoke`)
+		meanBatch: batches > from.batches ? (batched - from.batched) / (batches - from.batches) : batched / Math.max(batches, 1)
+	};
 	process.stdout.write(`done ${JSON.stringify(result)}\n`);
 	await messages.close();
 	await nc.close();
