@@ -224,23 +224,25 @@ async function storeAlone(natsUrl: string, stream: string, n: number, timeoutMs:
 	});
 	let errors = "";
 	child.stderr.on("data", chunk => (errors += chunk));
+	const exited = new Promise(resolve => child.on("exit", resolve));
 	const deadline = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
 	let first = null as { at: number; cpu: number } | null;
-	const result = await new Promise<StoreAloneResult & { at: number; cpu: number }>((resolve, reject) => {
-		let out = "";
-		child.stdout.on("data", chunk => {
-			out += chunk;
-			if (!first && out.includes("timing\n")) first = { at: performance.now(), cpu: systemCpuSeconds() };
-			const done = /done (\{.*\})\n/.exec(out);
-			if (done) resolve({ ...(JSON.parse(done[1]) as StoreAloneResult), at: performance.now(), cpu: systemCpuSeconds() });
+	let result: StoreAloneResult & { at: number; cpu: number };
+	try {
+		result = await new Promise((resolve, reject) => {
+			let out = "";
+			child.stdout.on("data", chunk => {
+				out += chunk;
+				if (!first && out.includes("timing\n")) first = { at: performance.now(), cpu: systemCpuSeconds() };
+				const done = /done (\{.*\})\n/.exec(out);
+				if (done) resolve({ ...(JSON.parse(done[1]) as StoreAloneResult), at: performance.now(), cpu: systemCpuSeconds() });
+			});
+			child.on("exit", (code, signal) => reject(new Error(`bench/store-alone.ts exited (${code ?? signal}) before it was done: ${errors.slice(-2_000)}`)));
 		});
-		child.on("exit", (code, signal) => reject(new Error(`bench/store-alone.ts exited (${code ?? signal}) before it was done: ${errors.slice(-2_000)}`)));
-	}).catch(err => {
+		await exited;
+	} finally {
 		clearTimeout(deadline);
-		throw err;
-	});
-	await new Promise(resolve => (child.exitCode == null ? child.on("exit", resolve) : resolve(null)));
-	clearTimeout(deadline);
+	}
 	// Too little between the two marks to time (`--smoke`: both halves in one batch, CPU counted in
 	// 10 ms ticks): timed from the spawn, start-up and warm-up included, as `drain` does.
 	const timed = first != null && result.cpu - first.cpu >= 0.2;
