@@ -323,6 +323,18 @@ async function startFloor(script: string, bodies: Record<string, unknown>) {
 	return { url: `http://127.0.0.1:${port}`, ...server };
 }
 
+/** Rows 2c and 2d: bench/raw-hops.ts's gateway, relay and responder on the nats-server at `natsUrl`. */
+async function startRawHops(natsUrl: string, bodies: Record<string, unknown>) {
+	const port = await freePort();
+	const script = ["--import", "tsx", "bench/raw-hops.ts"];
+	const servers = [
+		await spawnServer([...script, "answer", natsUrl, jsonFile("bodies.json", bodies)]),
+		await spawnServer([...script, "relay", natsUrl]),
+		await spawnServer([...script, "gateway", String(port), natsUrl])
+	];
+	return { url: `http://127.0.0.1:${port}`, pid: servers[2].pid, stop: () => Promise.all(servers.map(s => s.stop())) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Row 8's peer: bench/peer, a folder with its own package.json, so that only a run with it installs NestJS
 
@@ -419,6 +431,14 @@ async function peerRows(natsUrl: string) {
 			await httpRow("8a", `${nest} GET /levels: gateway → NATS → microservice (memory)`, "8a", peer.url, GET_LEVELS, peer.gatewayPid);
 			const gateway = sys.procs.find(p => p.name === "gateway")!.child.pid;
 			await httpRow("8b", "GET /levels: gateway → NATS → trashReport (memory)", "8a", sys.url, GET_LEVELS, gateway);
+			// what the same hop reaches with no framework on either side (row 2c's floor, in this row's moments)
+			const floor = await stepOf("starting the plain nats hops", 1, () => startRawHops(natsUrl, { [GET_LEVELS.path]: levels }));
+			try {
+				if (!SMOKE) await load(floor.url, GET_LEVELS, 1);
+				await httpRow("8c", "GET /levels's JSON: node:http → NATS → a plain nats responder (no framework)", "8a", floor.url, GET_LEVELS, floor.pid);
+			} finally {
+				await floor.stop();
+			}
 		} finally {
 			for (const stop of stopSampling) stop();
 			await peer.stop();
@@ -431,10 +451,10 @@ async function peerRows(natsUrl: string) {
 async function main() {
 	// the same weights (≈ seconds) as the steps below
 	if (PHASES.has("embedded")) planned("embedded", 12 + 7 * DURATION_S);
-	if (PHASES.has("nats")) planned("nats", 15 + 3 * DURATION_S);
+	if (PHASES.has("nats")) planned("nats", 16 + 5 * DURATION_S);
 	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
 	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000) + 20 + (3 * REPORTS) / 4_000 + 10 + REPORTS / 5_000 + 20 + REPORTS / 3_000);
-	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 18 + 2 * DURATION_S);
+	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 20 + 3 * DURATION_S);
 
 	const own: RunningServer[] = [];
 	const server = async (envName: string, start: () => Promise<RunningServer>) => {
@@ -523,12 +543,24 @@ async function main() {
 				await sys.stop();
 			}
 		};
-		if (PHASES.has("nats"))
+		if (PHASES.has("nats")) {
+			let bodies: Record<string, unknown> = {};
 			await remote("nats", natsUrl, async url => {
 				await httpRow("2a", "GET /levels: gateway → NATS → trashReport", "1a", url, GET_LEVELS);
 				await httpRow("2b", "GET /movies: gateway → NATS → pilot → NATS → db", "1b", url, GET_MOVIES);
 				await httpRow("4", "POST /movies: gateway → NATS → pilot → NATS → db", "1c", url, POST_MOVIE);
+				const http = httpClient(url);
+				bodies = { [GET_LEVELS.path]: (await http.get(GET_LEVELS.path)).body, [GET_MOVIES.path]: (await http.get(GET_MOVIES.path)).body };
 			});
+			// the floor of rows 2a and 2b: the same hops between plain nats clients, no framework
+			const floor = await stepOf("starting the plain nats hops", 1, () => startRawHops(natsUrl, bodies));
+			try {
+				await httpRow("2c", "GET /levels's JSON: node:http → NATS → a plain nats responder (one hop, no framework)", "7a", floor.url, GET_LEVELS, floor.pid);
+				await httpRow("2d", "GET /movies's JSON: node:http → NATS → relay → NATS → responder (two hops, no framework)", "7c", floor.url, GET_MOVIES, floor.pid);
+			} finally {
+				await floor.stop();
+			}
+		}
 		if (PHASES.has("amqp"))
 			await remote("amqp", amqpUrl, async url => {
 				await httpRow("3a", "GET /levels: gateway → AMQP → trashReport", "2a", url, GET_LEVELS);

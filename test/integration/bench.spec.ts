@@ -38,6 +38,8 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 		"2a",
 		"2b",
 		"4",
+		"2c",
+		"2d",
 		"3a",
 		"3b",
 		"5a",
@@ -60,8 +62,8 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 		if (row.unit === "req/s") expect(row.p99).toBeGreaterThanOrEqual(row.p50!);
 		// what each request or applied report cost the machine (the raw baselines and the producer alone have no system under test)
 		if (!["5a", "5d", "5g", "5i"].includes(row.id)) expect(row.cpuUsPerItem).toBeGreaterThan(0);
-		// node:http and the embedded gateway: the serving process's own CPU too; ingest: the consumers'
-		if (/^([17]|5[bcefhjk])/.test(row.id)) expect(row.serverCpuUsPerItem).toBeGreaterThan(0);
+		// node:http, the embedded gateway and the plain nats hops' gateway: the serving process's own CPU too; ingest: the consumers'
+		if (/^([17]|2[cd]|5[bcefhjk])/.test(row.id)) expect(row.serverCpuUsPerItem).toBeGreaterThan(0);
 	}
 	// the baselines the issue names
 	expect(Object.fromEntries(r.rows.map(row => [row.id, row.baseline]))).toMatchObject({
@@ -70,6 +72,8 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 		"7e": "7a",
 		"2a": "1a",
 		"2b": "1b",
+		"2c": "7a",
+		"2d": "7c",
 		"3a": "2a",
 		"3b": "2b",
 		"4": "1c",
@@ -108,5 +112,8 @@ it("runs every row with tiny counts and writes well-formed results", async () =>
 	expect(output).toContain("| 5b | burst: NATS JetStream");
 	// the backlog target lines read against the ceiling with this store (row 5k)
 	expect(r.targets.find(t => t.what.startsWith("row 5e backlog drain"))?.measured).toMatch(/row 5k: \d/);
+	// the two-hop target lines say what the hops alone cost, with no framework (rows 2c, 2d)
+	expect(r.targets.find(t => t.what.startsWith("CPU per request of row 2b"))?.measured).toMatch(/row 2d − row 7c: -?\d+ µs = -?[\d.]+ × row 1b/);
+	expect(r.targets.find(t => t.what.startsWith("row 2a"))?.measured).toMatch(/row 2c − row 7a: -?\d+ µs/);
 	expect([committed("bench/results.json"), committed("docs/benchmarks.md")]).toEqual(before);
 }, 180_000);
