@@ -42,3 +42,22 @@ it("NestJS's processes are reported, but only ours are held to ≤ 120 MB", () =
 		{ what: "≤ 120 MB resident per process under load", measured: "max 110 MB (peer ours gateway)", met: true }
 	]);
 });
+
+it("row 8b's line says what the same hop reaches with no framework (row 8c), without counting it in the target", () => {
+	const [line] = targets([levels("8a", 4_000, "8a"), levels("8b", 5_000, "8a"), levels("8c", 8_000, "8a")], { startToReadyMs: 0 }, []);
+	expect(line).toEqual({ what: PEER_TARGET, measured: "1.25 (5 000 against 4 000 req/s; the same hop with no framework, row 8c: 2.00 ×)", met: false });
+});
+
+it("the two-hop lines subtract node:http answering the same JSON from the plain nats hops, as a share of the embedded row's CPU", () => {
+	const row = (id: string, baseline: string, rate: number, cpuUsPerItem: number): Row => ({ ...levels(id, rate, baseline), cpuUsPerItem, ratio: 0.5 });
+	const list = targets(
+		[row("1b", "1b", 10_000, 200), row("7c", "7c", 40_000, 50), row("2b", "1b", 3_000, 600), row("2d", "7c", 3_500, 450)],
+		{ startToReadyMs: 0 },
+		[]
+	);
+	const hops = "(the hops alone, row 2d − row 7c: 400 µs = 2.00 × row 1b's CPU)";
+	expect(list).toEqual([
+		{ what: expect.stringMatching(/^row 2b .* ≥ 0.75 × row 1b$/), measured: `0.50 ${hops}`, met: false },
+		{ what: "CPU per request of row 2b ≤ 1.5 × row 1b", measured: `3.00 × ${hops}`, met: false }
+	]);
+});
