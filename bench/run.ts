@@ -335,6 +335,18 @@ async function startRawHops(natsUrl: string, bodies: Record<string, unknown>) {
 	return { url: `http://127.0.0.1:${port}`, pid: servers[2].pid, stop: () => Promise.all(servers.map(s => s.stop())) };
 }
 
+/** Row 8d: bench/bare-gateway.ts's gateway calling its actions in a second process over the nats-server at `natsUrl`. */
+async function startBareRemote(natsUrl: string, bodies: Record<string, unknown>) {
+	const port = await freePort();
+	const file = jsonFile("bodies.json", bodies);
+	const answers = await spawnServer(["--import", "tsx", "bench/bare-gateway.ts", "answers", file, natsUrl]);
+	const gateway = await spawnServer(["--import", "tsx", "bench/bare-gateway.ts", String(port), file, natsUrl]).catch(async err => {
+		await answers.stop();
+		throw err;
+	});
+	return { url: `http://127.0.0.1:${port}`, pid: gateway.pid, stop: () => Promise.all([gateway.stop(), answers.stop()]) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Row 8's peer: bench/peer, a folder with its own package.json, so that only a run with it installs NestJS
 
@@ -439,6 +451,21 @@ async function peerRows(natsUrl: string) {
 			} finally {
 				await floor.stop();
 			}
+			// and what Moleculer and moleculer-web reach on it with their defaults (row 7e's floor, across the bus)
+			const bare = await stepOf("starting Moleculer with its defaults over NATS", 2, () => startBareRemote(natsUrl, { [GET_LEVELS.path]: levels }));
+			try {
+				if (!SMOKE) await load(bare.url, GET_LEVELS, 1);
+				await httpRow(
+					"8d",
+					"Moleculer + moleculer-web with their defaults GET /levels's JSON: gateway → NATS → one action",
+					"8a",
+					bare.url,
+					GET_LEVELS,
+					bare.pid
+				);
+			} finally {
+				await bare.stop();
+			}
 		} finally {
 			for (const stop of stopSampling) stop();
 			await peer.stop();
@@ -454,7 +481,7 @@ async function main() {
 	if (PHASES.has("nats")) planned("nats", 16 + 5 * DURATION_S);
 	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
 	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000) + 20 + (3 * REPORTS) / 4_000 + 10 + REPORTS / 5_000 + 20 + REPORTS / 3_000);
-	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 20 + 3 * DURATION_S);
+	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 23 + 4 * DURATION_S);
 
 	const own: RunningServer[] = [];
 	const server = async (envName: string, start: () => Promise<RunningServer>) => {
