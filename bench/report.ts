@@ -151,14 +151,14 @@ export function targets(
 		});
 	// issue #18: the same GET /levels on NestJS (Fastify), both over the same nats-server
 	// beside it, what the same hop reaches with no framework (8c) and with Moleculer's defaults (8d)
-	const [ours, nest, bare, framework] = [row("8b"), row("8a"), row("8c"), row("8d")];
+	const [ours, nest, plain, moleculer] = [row("8b"), row("8a"), row("8c"), row("8d")];
 	if (ours && nest)
 		list.push({
 			what: "row 8b (ours over NATS) ≥ 1.5 × row 8a (NestJS over NATS)",
 			measured:
 				`${ours.ratio.toFixed(2)} (${fmt(ours.rate)} against ${fmt(nest.rate)} req/s` +
-				(bare ? `; the same hop with no framework, row 8c: ${bare.ratio.toFixed(2)} ×` : "") +
-				(framework ? `; Moleculer + moleculer-web with their defaults, row 8d: ${framework.ratio.toFixed(2)} ×` : "") +
+				(plain ? `; the same hop with no framework, row 8c: ${plain.ratio.toFixed(2)} ×` : "") +
+				(moleculer ? `; Moleculer + moleculer-web with their defaults, row 8d: ${moleculer.ratio.toFixed(2)} ×` : "") +
 				")",
 			met: ours.ratio >= 1.5
 		});

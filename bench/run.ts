@@ -323,28 +323,38 @@ async function startFloor(script: string, bodies: Record<string, unknown>) {
 	return { url: `http://127.0.0.1:${port}`, ...server };
 }
 
-/** Rows 2c and 2d: bench/raw-hops.ts's gateway, relay and responder on the nats-server at `natsUrl`. */
+/** Servers of the bench's own, each ready before the next starts; on a failure, those already started are stopped. */
+async function spawnServers(...commands: string[][]) {
+	const started: Awaited<ReturnType<typeof spawnServer>>[] = [];
+	const stop = () => Promise.all(started.map(s => s.stop()));
+	try {
+		for (const args of commands) started.push(await spawnServer(args));
+	} catch (err) {
+		await stop();
+		throw err;
+	}
+	return { pids: started.map(s => s.pid), stop };
+}
+
+/** Rows 2c, 2d and 8c: bench/raw-hops.ts's responder, relay and gateway on the nats-server at `natsUrl`. */
 async function startRawHops(natsUrl: string, bodies: Record<string, unknown>) {
 	const port = await freePort();
 	const script = ["--import", "tsx", "bench/raw-hops.ts"];
-	const servers = [
-		await spawnServer([...script, "answer", natsUrl, jsonFile("bodies.json", bodies)]),
-		await spawnServer([...script, "relay", natsUrl]),
-		await spawnServer([...script, "gateway", String(port), natsUrl])
-	];
-	return { url: `http://127.0.0.1:${port}`, pid: servers[2].pid, stop: () => Promise.all(servers.map(s => s.stop())) };
+	const servers = await spawnServers(
+		[...script, "answer", natsUrl, jsonFile("bodies.json", bodies)],
+		[...script, "relay", natsUrl],
+		[...script, "gateway", String(port), natsUrl]
+	);
+	return { url: `http://127.0.0.1:${port}`, pid: servers.pids[2], stop: servers.stop };
 }
 
 /** Row 8d: bench/bare-gateway.ts's gateway calling its actions in a second process over the nats-server at `natsUrl`. */
 async function startBareRemote(natsUrl: string, bodies: Record<string, unknown>) {
 	const port = await freePort();
 	const file = jsonFile("bodies.json", bodies);
-	const answers = await spawnServer(["--import", "tsx", "bench/bare-gateway.ts", "answers", file, natsUrl]);
-	const gateway = await spawnServer(["--import", "tsx", "bench/bare-gateway.ts", String(port), file, natsUrl]).catch(async err => {
-		await answers.stop();
-		throw err;
-	});
-	return { url: `http://127.0.0.1:${port}`, pid: gateway.pid, stop: () => Promise.all([gateway.stop(), answers.stop()]) };
+	const script = ["--import", "tsx", "bench/bare-gateway.ts"];
+	const servers = await spawnServers([...script, "answers", file, natsUrl], [...script, String(port), file, natsUrl]);
+	return { url: `http://127.0.0.1:${port}`, pid: servers.pids[1], stop: servers.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,22 +389,20 @@ function peerVersion(pkg: string): string {
 /** The NestJS gateway (on Fastify) and microservice of bench/peer, on `natsUrl`, the latter answering `levels`. */
 async function startPeer(natsUrl: string, levels: unknown) {
 	const port = await freePort();
-	const microservice = await spawnServer(["bench/peer/levels-service.mjs", natsUrl, jsonFile("levels.json", levels)]);
-	try {
-		const gateway = await spawnServer(["bench/peer/gateway.mjs", String(port), natsUrl]);
-		return {
-			url: `http://127.0.0.1:${port}`,
-			gatewayPid: gateway.pid,
-			procs: [
-				{ name: "gateway", pid: () => gateway.pid },
-				{ name: "microservice", pid: () => microservice.pid }
-			],
-			stop: () => Promise.all([gateway.stop(), microservice.stop()])
-		};
-	} catch (err) {
-		await microservice.stop();
-		throw err;
-	}
+	const servers = await spawnServers(
+		["bench/peer/levels-service.mjs", natsUrl, jsonFile("levels.json", levels)],
+		["bench/peer/gateway.mjs", String(port), natsUrl]
+	);
+	const [microservice, gateway] = servers.pids;
+	return {
+		url: `http://127.0.0.1:${port}`,
+		gatewayPid: gateway,
+		procs: [
+			{ name: "gateway", pid: () => gateway },
+			{ name: "microservice", pid: () => microservice }
+		],
+		stop: servers.stop
+	};
 }
 
 /** The remote layout of rows 2–4: one process per service on the path, as compose runs them. */
@@ -432,43 +440,39 @@ async function peerRows(natsUrl: string) {
 		const levels = (await sys.get(GET_LEVELS.path)).body as unknown[];
 		const peer = await stepOf("starting the NestJS peer", 2, () => startPeer(natsUrl, levels));
 		const stopSampling = [sampleMemory(PEER_DEPLOYMENT, peer.procs), sampleMemory("peer ours", procsOf(sys))];
+		// beside them, the same hop with no framework (row 2c's floor) and with Moleculer's and moleculer-web's defaults (row 7e's, across the bus)
+		const others: { stop: () => Promise<unknown> }[] = [];
 		try {
 			const res = await fetch(peer.url + GET_LEVELS.path);
 			const theirs = res.ok ? await res.json() : `${res.status} ${await res.text()}`;
 			if (levels.length !== 10 || !isDeepStrictEqual(theirs, levels))
 				throw new Error(`the peer's GET /levels is not ours:\n${JSON.stringify(theirs)}\n${JSON.stringify(levels)}`);
-			// short unrecorded runs, so neither row measures the JIT warming up
-			if (!SMOKE) await stepOf("warming up row 8", 2, () => Promise.all([load(peer.url, GET_LEVELS, 1), load(sys.url, GET_LEVELS, 1)]));
-			const nest = `NestJS ${peerVersion("@nestjs/core")} on Fastify ${peerVersion("fastify")}`;
-			await httpRow("8a", `${nest} GET /levels: gateway → NATS → microservice (memory)`, "8a", peer.url, GET_LEVELS, peer.gatewayPid);
-			const gateway = sys.procs.find(p => p.name === "gateway")!.child.pid;
-			await httpRow("8b", "GET /levels: gateway → NATS → trashReport (memory)", "8a", sys.url, GET_LEVELS, gateway);
-			// what the same hop reaches with no framework on either side (row 2c's floor, in this row's moments)
-			const floor = await stepOf("starting the plain nats hops", 1, () => startRawHops(natsUrl, { [GET_LEVELS.path]: levels }));
-			try {
-				if (!SMOKE) await load(floor.url, GET_LEVELS, 1);
-				await httpRow("8c", "GET /levels's JSON: node:http → NATS → a plain nats responder (no framework)", "8a", floor.url, GET_LEVELS, floor.pid);
-			} finally {
-				await floor.stop();
-			}
-			// and what Moleculer and moleculer-web reach on it with their defaults (row 7e's floor, across the bus)
-			const bare = await stepOf("starting Moleculer with its defaults over NATS", 2, () => startBareRemote(natsUrl, { [GET_LEVELS.path]: levels }));
-			try {
-				if (!SMOKE) await load(bare.url, GET_LEVELS, 1);
-				await httpRow(
-					"8d",
-					"Moleculer + moleculer-web with their defaults GET /levels's JSON: gateway → NATS → one action",
-					"8a",
-					bare.url,
-					GET_LEVELS,
-					bare.pid
-				);
-			} finally {
-				await bare.stop();
-			}
+			const body = { [GET_LEVELS.path]: levels };
+			const plain = await stepOf("starting the plain nats hops", 1, () => startRawHops(natsUrl, body));
+			others.push(plain);
+			const bare = await stepOf("starting Moleculer with its defaults over NATS", 2, () => startBareRemote(natsUrl, body));
+			others.push(bare);
+			const sides = [
+				{
+					id: "8a",
+					label: `NestJS ${peerVersion("@nestjs/core")} on Fastify ${peerVersion("fastify")} GET /levels: gateway → NATS → microservice (memory)`,
+					url: peer.url,
+					pid: peer.gatewayPid
+				},
+				{ id: "8b", label: "GET /levels: gateway → NATS → trashReport (memory)", url: sys.url, pid: sys.procs.find(p => p.name === "gateway")!.child.pid },
+				{ id: "8c", label: "GET /levels's JSON: node:http → NATS → a plain nats responder (no framework)", url: plain.url, pid: plain.pid },
+				{ id: "8d", label: "Moleculer + moleculer-web with their defaults GET /levels's JSON: gateway → NATS → one action", url: bare.url, pid: bare.pid }
+			];
+			// short unrecorded runs, so no row measures the JIT warming up
+			if (!SMOKE)
+				await stepOf("warming up row 8", sides.length, async () => {
+					for (const side of sides) await load(side.url, GET_LEVELS, 1);
+				});
+			// in turns of one second, as row 7: the four see the same moments of the machine
+			await rowsInTurns(sides, GET_LEVELS);
 		} finally {
 			for (const stop of stopSampling) stop();
-			await peer.stop();
+			await Promise.all([peer.stop(), ...others.map(o => o.stop())]);
 		}
 	} finally {
 		await sys.stop();
@@ -481,7 +485,7 @@ async function main() {
 	if (PHASES.has("nats")) planned("nats", 16 + 5 * DURATION_S);
 	if (PHASES.has("amqp")) planned("amqp", 15 + 2 * DURATION_S);
 	if (PHASES.has("ingest")) planned("ingest", 1 + 2 * (15 + REPORTS / 7_000) + 20 + (3 * REPORTS) / 4_000 + 10 + REPORTS / 5_000 + 20 + REPORTS / 3_000);
-	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 23 + 4 * DURATION_S);
+	if (PHASES.has("peer")) planned("peer", (peerStale() ? 20 : 0) + 25 + 4 * DURATION_S);
 
 	const own: RunningServer[] = [];
 	const server = async (envName: string, start: () => Promise<RunningServer>) => {
